@@ -1,0 +1,126 @@
+"""Reading and writing Kaldi-style data directories (see docs/ARCHITECTURE.md for the file formats).
+
+Every reader reports problems as ``DataDirError`` naming the file and the line, so a user can open the file at
+the right place.
+"""
+from __future__ import annotations
+
+import os
+from typing import Iterable, Iterator, Mapping
+
+import numpy as np
+
+from maskspec.data.atomic import atomic_open
+
+
+class DataDirError(ValueError):
+    """A malformed data-directory file; the message names the file and line."""
+
+
+def iter_kv(path: str | os.PathLike, allow_empty_value: bool = False) -> Iterator[tuple[int, str, str]]:
+    """Yield ``(line_number, key, value)`` for ``<key> <value...>`` lines (value = rest of the line, stripped).
+
+    Raises DataDirError on a missing file, an empty line, a duplicate key or (unless allowed) an empty value.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise DataDirError(f"{path}: no such file")
+    seen: set[str] = set()
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            parts = line.strip().split(maxsplit=1)
+            if not parts:
+                raise DataDirError(f"{path}:{lineno}: empty line")
+            key = parts[0]
+            value = parts[1].strip() if len(parts) > 1 else ""
+            if not value and not allow_empty_value:
+                raise DataDirError(f"{path}:{lineno}: key '{key}' has no value")
+            if key in seen:
+                raise DataDirError(f"{path}:{lineno}: duplicate key '{key}'")
+            seen.add(key)
+            yield lineno, key, value
+
+
+def read_kv(path: str | os.PathLike, allow_empty_value: bool = False) -> dict[str, str]:
+    """Read a ``<key> <value...>`` file into an ordered dict (see ``iter_kv`` for the errors)."""
+    return {key: value for _, key, value in iter_kv(path, allow_empty_value)}
+
+
+def sort_key(key: str) -> bytes:
+    """Sort order of every data-directory file: byte order, as ``LC_ALL=C sort``."""
+    return key.encode("utf-8")
+
+
+def write_kv(path: str | os.PathLike, mapping: Mapping[str, object] | Iterable[tuple[str, object]]) -> None:
+    """Write ``<key> <value>`` lines sorted in C order, atomically."""
+    items = mapping.items() if isinstance(mapping, Mapping) else mapping
+    rows = sorted(((str(k), "" if v is None else str(v)) for k, v in items), key=lambda kv: sort_key(kv[0]))
+    with atomic_open(path, "w", encoding="utf-8") as f:
+        for k, v in rows:
+            f.write(f"{k} {v}\n" if v != "" else f"{k}\n")
+
+
+def read_list(path: str | os.PathLike) -> list[str]:
+    """One item per line (labels.txt, partition lists); blank lines are an error naming the line."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise DataDirError(f"{path}: no such file")
+    items = []
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            item = line.strip()
+            if not item:
+                raise DataDirError(f"{path}:{lineno}: empty line")
+            items.append(item)
+    return items
+
+
+def read_classes(data_dir: str | os.PathLike) -> list[str]:
+    """Class names of ``<data_dir>/labels.txt`` in output-index order; duplicates are an error."""
+    path = os.path.join(data_dir, "labels.txt")
+    classes = read_list(path)
+    seen = set()
+    for i, c in enumerate(classes, 1):
+        if c in seen:
+            raise DataDirError(f"{path}:{i}: duplicate class '{c}'")
+        seen.add(c)
+    return classes
+
+
+def _parse_label_file(path: str, classes: list[str], allow_empty: bool) -> dict[str, np.ndarray]:
+    index = {c: i for i, c in enumerate(classes)}
+    out: dict[str, np.ndarray] = {}
+    for lineno, utt, value in iter_kv(path, allow_empty_value=allow_empty):
+        vec = np.zeros(len(classes), dtype=np.float32)
+        for label in filter(None, value.split(",")):
+            if label not in index:
+                raise DataDirError(f"{path}:{lineno}: utterance '{utt}' has label '{label}' not in labels.txt")
+            vec[index[label]] = 1.0
+        out[utt] = vec
+    return out
+
+
+def read_targets(
+    data_dir: str | os.PathLike, classes: list[str] | None = None
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray] | None]:
+    """Multi-hot targets ``[C]`` per utterance from ``utt2label``, and known-label masks from ``utt2label_known``.
+
+    Returns ``(targets, known)``; ``known`` is None when every label is known. A positive label must be known.
+    """
+    data_dir = os.fspath(data_dir)
+    classes = read_classes(data_dir) if classes is None else classes
+    known_path = os.path.join(data_dir, "utt2label_known")
+    has_known = os.path.isfile(known_path)
+    targets = _parse_label_file(os.path.join(data_dir, "utt2label"), classes, allow_empty=has_known)
+    if not has_known:
+        return targets, None
+    known = _parse_label_file(known_path, classes, allow_empty=True)
+    for utt, vec in targets.items():
+        if utt not in known:
+            raise DataDirError(f"{known_path}: utterance '{utt}' of utt2label is missing")
+        bad = np.flatnonzero((vec > 0) & (known[utt] == 0))
+        if bad.size:
+            raise DataDirError(
+                f"{known_path}: utterance '{utt}' has positive label '{classes[bad[0]]}' that is not marked known"
+            )
+    return targets, known
