@@ -1,0 +1,152 @@
+"""The MaskSpec model file: one self-contained file with everything inference needs.
+
+A model file (``exp/<tag>/model.pt``) holds the weights, the model configuration, the fbank settings, the
+normalisation statistics, the class names and the task type, so that ``maskspec-infer``, the embedding tools
+and the HEAR module can run on raw audio without the recipe folder that produced it.
+
+Layout (a dict saved with ``torch.save``)::
+
+    format="maskspec-model", version=1, maskspec_version, kind ("pretrain" | "classifier"),
+    model_config (ModelConfig.to_dict()), state_dict, fbank_config (FbankConfig.to_dict()), stats
+    (stats.json content), normalize, classes (list or None), task_type ("single_label" | "multi_label" | None),
+    num_frames (input length in frames the model was trained on), extra (free-form dict)
+
+A newer ``version`` than this code knows is refused rather than half-read.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Mapping, Optional
+
+import torch
+
+import maskspec
+from maskspec.data.atomic import atomic_path
+
+FORMAT = "maskspec-model"
+VERSION = 1
+KINDS = ("pretrain", "classifier")
+TASK_TYPES = ("single_label", "multi_label")
+REQUIRED_KEYS = ("format", "version", "kind", "model_config", "state_dict", "fbank_config", "stats", "normalize",
+                 "classes", "task_type", "num_frames")
+
+
+class ModelFileError(ValueError):
+    """A model file that cannot be used; the message names the file."""
+
+
+def _check_fields(where: str, d: Mapping[str, Any]) -> None:
+    """Consistency checks shared by saving and loading; ``where`` names the file in the messages."""
+    kind = d["kind"]
+    if kind not in KINDS:
+        raise ModelFileError(f"{where}: kind must be one of {KINDS}, got {kind!r}")
+    if not isinstance(d["model_config"], Mapping):
+        raise ModelFileError(f"{where}: model_config must be a dict, got {type(d['model_config']).__name__}")
+    if not isinstance(d["state_dict"], Mapping):
+        raise ModelFileError(f"{where}: state_dict must be a dict, got {type(d['state_dict']).__name__}")
+    if not isinstance(d["num_frames"], int) or isinstance(d["num_frames"], bool) or d["num_frames"] <= 0:
+        raise ModelFileError(f"{where}: num_frames must be a positive integer, got {d['num_frames']!r}")
+    if kind == "classifier":
+        classes = d["classes"]
+        if not isinstance(classes, (list, tuple)) or not classes or not all(isinstance(c, str) for c in classes):
+            raise ModelFileError(f"{where}: a classifier needs a non-empty list of class names, got {classes!r}")
+        if len(set(classes)) != len(classes):
+            raise ModelFileError(f"{where}: duplicate class names")
+        if d["task_type"] not in TASK_TYPES:
+            raise ModelFileError(f"{where}: task_type must be one of {TASK_TYPES}, got {d['task_type']!r}")
+
+
+def save_model_file(
+    path: str | os.PathLike,
+    *,
+    kind: str,
+    model_config: Mapping[str, Any],
+    state_dict: Mapping[str, torch.Tensor],
+    fbank_config: Mapping[str, Any],
+    stats: Mapping[str, Any],
+    normalize: Any,
+    classes: Optional[list[str]],
+    task_type: Optional[str],
+    num_frames: int,
+    extra: Optional[Mapping[str, Any]] = None,
+) -> None:
+    """Write a model file atomically (nothing appears under ``path`` unless the write completes).
+
+    ``model_config`` and ``fbank_config`` may be dataclasses with ``to_dict()`` or plain dicts; tensors are
+    moved to the CPU so the file loads on any machine.
+    """
+    path = os.fspath(path)
+    if hasattr(model_config, "to_dict"):
+        model_config = model_config.to_dict()
+    if hasattr(fbank_config, "to_dict"):
+        fbank_config = fbank_config.to_dict()
+    d = {
+        "format": FORMAT,
+        "version": VERSION,
+        "maskspec_version": maskspec.__version__,
+        "kind": kind,
+        "model_config": dict(model_config),
+        "state_dict": {k: v.detach().cpu().clone() for k, v in state_dict.items()},
+        "fbank_config": dict(fbank_config) if fbank_config is not None else None,
+        "stats": dict(stats) if stats is not None else None,
+        "normalize": normalize,
+        "classes": list(classes) if classes is not None else None,
+        "task_type": task_type,
+        "num_frames": num_frames,
+        "extra": dict(extra or {}),
+    }
+    _check_fields(path, d)
+    with atomic_path(path) as tmp:
+        torch.save(d, tmp)
+
+
+def load_model_file(path: str | os.PathLike, map_location: Any = "cpu") -> dict:
+    """Read and check a model file; every problem is a ModelFileError naming ``path``."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise ModelFileError(f"{path}: no such model file")
+    try:
+        # weights_only: a model file holds tensors and plain containers, never code to execute.
+        d = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any unpickling failure means a damaged or foreign file
+        raise ModelFileError(f"{path}: cannot read model file (truncated or not a torch file?): {e}") from e
+    if not isinstance(d, dict) or d.get("format") != FORMAT:
+        hint = " (a training checkpoint? export it with maskspec-export)" if isinstance(d, dict) and "model" in d \
+            else ""
+        raise ModelFileError(f"{path}: not a MaskSpec model file{hint}")
+    version = d.get("version")
+    if not isinstance(version, int) or version < 1:
+        raise ModelFileError(f"{path}: bad model file version {version!r}")
+    if version > VERSION:
+        raise ModelFileError(f"{path}: model file version {version} was written by a newer MaskSpec "
+                             f"({d.get('maskspec_version', 'unknown')}); this one ({maskspec.__version__}) reads "
+                             f"up to version {VERSION}")
+    missing = [k for k in REQUIRED_KEYS if k not in d]
+    if missing:
+        raise ModelFileError(f"{path}: model file lacks {', '.join(missing)}")
+    _check_fields(path, d)
+    d.setdefault("extra", {})
+    return d
+
+
+def build_model(model_file: Mapping[str, Any]) -> torch.nn.Module:
+    """The network of a loaded model file, weights loaded strictly, in eval mode.
+
+    kind "classifier" -> AudioClassifier(cfg, len(classes)); kind "pretrain" -> MaskSpecModel(cfg).
+    """
+    from maskspec.models.configs import model_config
+
+    cfg = model_config(dict(model_file["model_config"]))
+    if model_file["kind"] == "classifier":
+        from maskspec.models.classifier import AudioClassifier
+
+        model = AudioClassifier(cfg, len(model_file["classes"]))
+    else:
+        from maskspec.models.maskspec import MaskSpecModel
+
+        model = MaskSpecModel(cfg)
+    try:
+        model.load_state_dict(model_file["state_dict"], strict=True)
+    except RuntimeError as e:
+        raise ModelFileError(f"model file weights do not match its {model_file['kind']} config: {e}") from e
+    return model.eval()
