@@ -1,0 +1,168 @@
+"""Model configuration: one dataclass, named sizes, parameter counts.
+
+`model_config("base")`, `model_config("vit_small_patch16", drop_path=0.1)` and
+`model_config({"size": "tiny", "num_frames": 500})` all give a validated `ModelConfig`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+from typing import Any, Mapping, Union
+
+POS_EMBED_MODES = ("extend", "interpolate")
+
+# Encoder sizes: (embed_dim, depth, num_heads). Tiny and Small are the standard ViT sizes; the paper's
+# code defines only Base. The decoder (512/8/16) is the same for every size.
+MODEL_SIZES = {
+    "tiny": dict(embed_dim=192, depth=12, num_heads=3),
+    "small": dict(embed_dim=384, depth=12, num_heads=6),
+    "base": dict(embed_dim=768, depth=12, num_heads=12),
+}
+
+_NAME_RE = re.compile(r"^(?:vit_)?(?P<size>[a-z]+)(?:_patch(?P<patch>\d+))?$")
+
+
+@dataclass
+class ModelConfig:
+    """Everything that fixes the shapes of a MaskSpec model (defaults: ViT-Base, 128 mel x 992 frames).
+
+    `num_frames` is the pre-training length; it sets the grid that `pos_embed == "interpolate"` stretches
+    from. With `"extend"` (default) positions are computed for whatever grid the input has.
+    """
+
+    patch_size: int = 16
+    num_mel_bins: int = 128
+    num_frames: int = 992
+    embed_dim: int = 768
+    depth: int = 12
+    num_heads: int = 12
+    mlp_ratio: float = 4.0
+    decoder_embed_dim: int = 512
+    decoder_depth: int = 8
+    decoder_num_heads: int = 16
+    mask_ratio: float = 0.75
+    norm_pix_loss: bool = True
+    drop_path: float = 0.0
+    qkv_bias: bool = True
+    pos_embed: str = "extend"
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            # YAML gives ints where floats are meant ("mlp_ratio: 4"); bools are ints in Python, so reject them.
+            if f.type == "float" and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+                setattr(self, f.name, value)
+            expected = {"int": int, "float": float, "bool": bool, "str": str}[f.type]
+            if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+                raise ValueError(f"model config: {f.name} must be {f.type}, got {value!r}")
+        for name in ("patch_size", "num_mel_bins", "num_frames", "embed_dim", "depth", "num_heads",
+                     "decoder_embed_dim", "decoder_depth", "decoder_num_heads"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"model config: {name} must be positive, got {getattr(self, name)}")
+        if self.num_mel_bins < self.patch_size or self.num_frames < self.patch_size:
+            raise ValueError(f"model config: num_mel_bins ({self.num_mel_bins}) and num_frames "
+                             f"({self.num_frames}) must be at least patch_size ({self.patch_size})")
+        for dim, heads in (("embed_dim", "num_heads"), ("decoder_embed_dim", "decoder_num_heads")):
+            if getattr(self, dim) % getattr(self, heads):
+                raise ValueError(f"model config: {dim} ({getattr(self, dim)}) must be divisible by "
+                                 f"{heads} ({getattr(self, heads)})")
+            # 2-D sin-cos positions: half the channels per axis, each half split into sin and cos.
+            if getattr(self, dim) % 4:
+                raise ValueError(f"model config: {dim} ({getattr(self, dim)}) must be divisible by 4")
+        if not 0.0 <= self.mask_ratio < 1.0:
+            raise ValueError(f"model config: mask_ratio must be in [0, 1), got {self.mask_ratio}")
+        if not 0.0 <= self.drop_path < 1.0:
+            raise ValueError(f"model config: drop_path must be in [0, 1), got {self.drop_path}")
+        if self.mlp_ratio <= 0:
+            raise ValueError(f"model config: mlp_ratio must be positive, got {self.mlp_ratio}")
+        if self.pos_embed not in POS_EMBED_MODES:
+            raise ValueError(f"model config: pos_embed must be one of {POS_EMBED_MODES}, got {self.pos_embed!r}")
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        """Patch grid (F_p, T_p) of the pre-training input size."""
+        return self.num_mel_bins // self.patch_size, self.num_frames // self.patch_size
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "ModelConfig":
+        """Strict inverse of `to_dict`: an unknown key is a ValueError naming it."""
+        _check_keys(d)
+        return cls(**d)
+
+
+def _check_keys(d: Mapping[str, Any]) -> None:
+    known = {f.name for f in dataclasses.fields(ModelConfig)}
+    for key in d:
+        if key not in known:
+            raise ValueError(f"model config: unknown key {key!r} (known: {', '.join(sorted(known))})")
+
+
+def _size_overrides(name: str) -> dict:
+    m = _NAME_RE.match(name.strip().lower())
+    if m is None or m.group("size") not in MODEL_SIZES:
+        raise ValueError(f"model config: unknown model name {name!r}; use one of {', '.join(MODEL_SIZES)} "
+                         f"or vit_<size>_patch<P>")
+    out = dict(MODEL_SIZES[m.group("size")])
+    if m.group("patch"):
+        out["patch_size"] = int(m.group("patch"))
+    return out
+
+
+def model_config(name_or_dict: Union[str, Mapping[str, Any], ModelConfig, None] = "base",
+                 **overrides: Any) -> ModelConfig:
+    """Build a `ModelConfig` from a size name, a dict or a config, then apply keyword overrides.
+
+    Names: `tiny|small|base` or `vit_<size>_patch<P>`. A dict may hold `size` (or `name`) plus any config
+    fields; explicit fields win over the size. Unknown keys raise ValueError naming the key.
+    """
+    if isinstance(name_or_dict, ModelConfig):
+        values = name_or_dict.to_dict()
+    elif name_or_dict is None:
+        values = ModelConfig().to_dict()
+    elif isinstance(name_or_dict, str):
+        values = _size_overrides(name_or_dict)
+    elif isinstance(name_or_dict, Mapping):
+        d = dict(name_or_dict)
+        size = d.pop("size", None)
+        name = d.pop("name", None)
+        if size is not None and name is not None:
+            raise ValueError("model config: give either 'size' or 'name', not both")
+        values = _size_overrides(size or name) if (size or name) else {}
+        _check_keys(d)
+        values.update(d)
+    else:
+        raise ValueError(f"model config: expected a name, dict or ModelConfig, got {type(name_or_dict).__name__}")
+    _check_keys(overrides)
+    values.update(overrides)
+    return ModelConfig(**values)
+
+
+def count_parameters(module, trainable_only: bool = False) -> int:
+    """Number of scalar parameters of a torch module (shared tensors counted once)."""
+    params = {id(p): p for p in module.parameters() if p.requires_grad or not trainable_only}
+    return sum(p.numel() for p in params.values())
+
+
+def describe(cfg: ModelConfig) -> str:
+    """Human-readable summary with parameter counts of encoder, decoder and the whole pre-training model."""
+    import torch
+
+    from maskspec.models.maskspec import MaskSpecModel
+
+    # Meta tensors: counts without allocating or initialising ~100M parameters.
+    with torch.device("meta"):
+        model = MaskSpecModel(cfg)
+    enc = count_parameters(model.encoder)
+    total = count_parameters(model)
+    f_p, t_p = cfg.grid
+    return (f"MaskSpec ViT encoder {cfg.embed_dim}d x {cfg.depth} layers x {cfg.num_heads} heads, "
+            f"patch {cfg.patch_size}, grid {f_p}x{t_p} ({f_p * t_p} patches) for {cfg.num_mel_bins} mel x "
+            f"{cfg.num_frames} frames\n"
+            f"decoder {cfg.decoder_embed_dim}d x {cfg.decoder_depth} layers x {cfg.decoder_num_heads} heads, "
+            f"mask ratio {cfg.mask_ratio}, norm_pix_loss {cfg.norm_pix_loss}, pos_embed {cfg.pos_embed}\n"
+            f"parameters: encoder {enc / 1e6:.2f}M, decoder {(total - enc) / 1e6:.2f}M, total {total / 1e6:.2f}M")
