@@ -1,0 +1,81 @@
+"""MaskSpec ViT encoder: patch embedding + fixed 2-D positions + cls token + pre-norm blocks + LayerNorm.
+
+The same module serves pre-training (only visible patches are encoded) and fine-tuning/inference (all
+patches, or all but `num_drop` random ones: patch-out). The cls token carries no position.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import nn
+
+from maskspec.models.configs import ModelConfig
+from maskspec.models.masking import random_keep, random_masking
+from maskspec.models.patch import PatchEmbed, patch_grid
+from maskspec.models.pos_embed import SinCosPosEmbed
+from maskspec.models.transformer import LAYER_NORM_EPS, Block, init_weights
+
+
+class MaskSpecEncoder(nn.Module):
+    """ViT encoder over a [B, T, F] normalised log-mel spectrogram (F must equal cfg.num_mel_bins)."""
+
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        d = cfg.embed_dim
+        self.patch_embed = PatchEmbed(cfg.patch_size, d)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, d))
+        self.pos_embed = SinCosPosEmbed(d, cfg.grid, cfg.pos_embed)
+        # Stochastic depth grows linearly with depth, 0 for the first block.
+        rates = [cfg.drop_path * i / max(cfg.depth - 1, 1) for i in range(cfg.depth)]
+        self.blocks = nn.ModuleList(
+            Block(d, cfg.num_heads, cfg.mlp_ratio, drop_path=r, qkv_bias=cfg.qkv_bias) for r in rates)
+        self.norm = nn.LayerNorm(d, eps=LAYER_NORM_EPS)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """MAE init: the patch kernel as a flattened linear layer, cls ~ N(0, 0.02), the rest by init_weights."""
+        self.apply(init_weights)
+        w = self.patch_embed.proj.weight
+        nn.init.xavier_uniform_(w.view(w.shape[0], -1))
+        nn.init.zeros_(self.patch_embed.proj.bias)
+        nn.init.normal_(self.cls_token, std=0.02)
+
+    def grid(self, num_frames: int) -> tuple[int, int]:
+        """Patch grid (F_p, T_p) for an input of `num_frames` frames."""
+        return patch_grid(num_frames, self.cfg.num_mel_bins, self.cfg.patch_size)
+
+    def embed_patches(self, x: torch.Tensor) -> torch.Tensor:
+        """[B, T, F] -> [B, L, D] patch embeddings plus positions."""
+        if x.dim() != 3 or x.shape[2] != self.cfg.num_mel_bins:
+            raise ValueError(f"encoder expects [B, T, {self.cfg.num_mel_bins}] (frames, mel bins), "
+                             f"got shape {tuple(x.shape)}")
+        tokens = self.patch_embed(x)
+        return tokens + self.pos_embed(self.grid(x.shape[1]), tokens)
+
+    def forward(self, x: torch.Tensor, mask_ratio: float = 0.0, num_drop: int = 0,
+                generator: Optional[torch.Generator] = None):
+        """Encode a spectrogram.
+
+        Args:
+            x: [B, T, F]; frames beyond a multiple of patch_size are cropped.
+            mask_ratio: > 0 encodes only a random (1 - mask_ratio) share of patches (pre-training).
+            num_drop: > 0 drops that many random patches per sample (patch-out); exclusive with mask_ratio.
+            generator: optional torch.Generator for the random subsets.
+        Returns:
+            tokens [B, 1 + L_keep, D] (cls first, after the final LayerNorm), mask [B, L] (1 = masked) and
+            ids_restore [B, L] when mask_ratio > 0, else None and None.
+        """
+        if mask_ratio > 0 and num_drop > 0:
+            raise ValueError("encoder: use either mask_ratio (pre-training) or num_drop (patch-out), not both")
+        tokens = self.embed_patches(x)
+        mask = ids_restore = None
+        if mask_ratio > 0:
+            tokens, mask, ids_restore = random_masking(tokens, mask_ratio, generator)
+        elif num_drop > 0:
+            tokens = random_keep(tokens, num_drop, generator)
+        tokens = torch.cat([self.cls_token.expand(tokens.shape[0], -1, -1).to(tokens.dtype), tokens], dim=1)
+        for block in self.blocks:
+            tokens = block(tokens)
+        return self.norm(tokens), mask, ids_restore
