@@ -1,0 +1,100 @@
+"""AudioSet recipe: CSV parsing, audio lookup under several naming schemes, missing/corrupt audio skipped and
+reported, AS-20K / AS-2M / eval / pretrain sets."""
+from __future__ import annotations
+
+import pytest
+
+from fixtures import assert_sorted_c, link_recipe, make_audioset, read_kv, read_labels, run_script
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("audioset")
+    fx = make_audioset(tmp / "audioset")
+    work = link_recipe("audioset", tmp)
+    proc = run_script(["local/data.sh", "--db_root", str(fx.root), "--nj", "2"], work)
+    return fx, work, proc
+
+
+def test_sets_and_multi_labels(prepared):
+    fx, work, _ = prepared
+    sets = fx.expected["sets"]
+    assert read_labels(work / "data/balanced_train/utt2label") == sets["balanced_train"]
+    assert read_labels(work / "data/eval/utt2label") == sets["eval"]
+    assert read_labels(work / "data/train_2m/utt2label") == {**sets["balanced_train"], **sets["unbalanced_train"]}
+    assert any(len(v) > 1 for v in sets["balanced_train"].values())  # the fixture has multi-label segments
+    for name in ("balanced_train", "train_2m", "eval"):
+        # display names made safe: "Male speech, man speaking" -> Male_speech_man_speaking, index order kept
+        assert (work / "data" / name / "labels.txt").read_text().split("\n")[:-1] == fx.classes
+        for f in ("wav.scp", "utt2label", "utt2dur"):
+            assert_sorted_c(work / "data" / name / f)
+    classes_tsv = (work / "data/local/audioset_classes.tsv").read_text().splitlines()
+    assert "Male_speech_man_speaking\t/m/05zppz\tMale speech, man speaking" in classes_tsv
+
+
+def test_audio_found_under_every_naming_scheme(prepared):
+    fx, work, _ = prepared
+    scp = read_kv(work / "data/train_2m/wav.scp")
+    suffixes = {p.rsplit(".", 1)[1] for p in scp.values()}
+    assert suffixes == {"wav", "flac", "mp3"}
+    for utt, path in scp.items():
+        assert utt[1:] in path  # Y<YTID> -> a file named after that YTID
+
+
+def test_missing_and_unreadable_audio_reported_not_fatal(prepared):
+    fx, work, proc = prepared
+    local = work / "data" / "local"
+    for name, csvs in (("balanced_train", ["balanced_train"]), ("eval", ["eval"]),
+                       ("train_2m", ["balanced_train", "unbalanced_train"])):
+        missing = {line.split()[0] for line in (local / f"audioset_missing_{name}.txt").read_text().splitlines()}
+        assert missing == set().union(*(fx.expected["missing"][c] for c in csvs))
+        bad = {line.split()[0] for line in (local / f"audioset_unreadable_{name}.txt").read_text().splitlines()}
+        assert bad == set().union(*(fx.expected["unreadable"][c] for c in csvs))
+    # the count is in the log, with the list file named
+    assert "balanced_train: 4 of 6 segments kept; 1 without audio" in proc.stderr
+    assert "audioset_missing_balanced_train.txt" in proc.stderr
+
+
+def test_pretrain_set_is_all_training_audio_without_labels(prepared):
+    fx, work, _ = prepared
+    pre = work / "data" / "pretrain"
+    assert not (pre / "utt2label").exists()
+    train = set(fx.expected["sets"]["balanced_train"]) | set(fx.expected["sets"]["unbalanced_train"])
+    assert set(read_kv(pre / "wav.scp")) == train | fx.expected["extra"]
+    assert not set(read_kv(pre / "wav.scp")) & set(fx.expected["sets"]["eval"])  # eval audio never pre-trained on
+    assert set(read_kv(pre / "utt2dur")) == set(read_kv(pre / "wav.scp"))
+
+
+def test_balanced_only_needs_no_unbalanced_csv(tmp_path):
+    fx = make_audioset(tmp_path / "as")
+    (fx.root / "unbalanced_train_segments.csv").unlink()
+    work = link_recipe("audioset", tmp_path)
+    run_script(["local/data.sh", "--db_root", str(fx.root), "--sets", "balanced_train eval"], work)
+    assert (work / "data/balanced_train/wav.scp").exists() and not (work / "data/train_2m").exists()
+    proc = run_script(["local/data.sh", "--db_root", str(fx.root)], work, check=False)
+    assert proc.returncode != 0 and "unbalanced_train_segments.csv" in proc.stderr
+
+
+def test_custom_audio_dirs_and_patterns(tmp_path):
+    fx = make_audioset(tmp_path / "as")
+    work = link_recipe("audioset", tmp_path)
+    # only Y<YTID> names, only the eval folder: everything else is "missing"
+    run_script(["local/data.sh", "--db_root", str(fx.root), "--sets", "eval",
+                "--audio_dirs", str(fx.root / "audio" / "eval"), "--name_patterns", "Y{ytid}"], work)
+    found = read_kv(work / "data/eval/wav.scp")
+    assert found and all(p.rsplit("/", 1)[1].startswith("Y") for p in found.values())
+    assert len(found) < len(fx.expected["sets"]["eval"])
+
+
+def test_bad_label_and_missing_class_file_fail_clearly(tmp_path):
+    fx = make_audioset(tmp_path / "as")
+    work = link_recipe("audioset", tmp_path)
+    csv_path = fx.root / "eval_segments.csv"
+    lines = csv_path.read_text().splitlines()
+    lines[4] = lines[4].replace("/m/", "/m/zz", 1)
+    csv_path.write_text("\n".join(lines) + "\n")
+    proc = run_script(["local/data.sh", "--db_root", str(fx.root), "--sets", "eval"], work, check=False)
+    assert proc.returncode != 0 and "eval_segments.csv:5" in proc.stderr and "/m/zz" in proc.stderr
+    (fx.root / "class_labels_indices.csv").unlink()
+    proc = run_script(["local/data.sh", "--db_root", str(fx.root)], work, check=False)
+    assert proc.returncode != 0 and "class_labels_indices.csv" in proc.stderr

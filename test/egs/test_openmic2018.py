@@ -1,0 +1,62 @@
+"""OpenMIC-2018 recipe: npz labels with partial annotation -> utt2label / utt2label_known, carved valid split."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fixtures import assert_sorted_c, link_recipe, make_openmic, read_kv, read_labels, run_script
+from maskspec.data.datadir import read_targets
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("openmic")
+    fx = make_openmic(tmp / "openmic-2018")
+    work = link_recipe("openmic2018", tmp)
+    run_script(["local/data.sh", "--db_root", str(fx.root), "--nj", "2", "--valid_fraction", "0.25"], work)
+    return fx, work
+
+
+def test_partial_labels(prepared):
+    fx, work = prepared
+    for split in ("train", "valid", "test"):
+        d = work / "data" / split
+        pos = read_labels(d / "utt2label")
+        known = read_labels(d / "utt2label_known")
+        for key in pos:
+            assert (pos[key], known[key]) == fx.expected[key], key
+        assert (d / "labels.txt").read_text().split() == fx.classes
+        for f in ("wav.scp", "utt2label", "utt2label_known", "utt2dur"):
+            assert_sorted_c(d / f)
+    # a confidence of exactly 0.5 is annotated but not positive; some clips have no positive at all
+    all_pos = {**read_labels(work / "data/train/utt2label"), **read_labels(work / "data/test/utt2label")}
+    assert any(not v for v in all_pos.values())
+    targets, mask = read_targets(work / "data" / "train")
+    assert mask is not None and 0 < np.mean([m.mean() for m in mask.values()]) < 1
+
+
+def test_valid_carved_from_train_deterministically(prepared, tmp_path):
+    fx, work = prepared
+    train, valid = set(read_kv(work / "data/train/wav.scp")), set(read_kv(work / "data/valid/wav.scp"))
+    assert not train & valid and train | valid == set(fx.expected["train"])
+    assert len(valid) == round(0.25 * len(fx.expected["train"]))
+    assert set(read_kv(work / "data/test/wav.scp")) == set(fx.expected["test"])
+    # same corpus listed in another order -> same split
+    part = fx.root / "partitions" / "split01_train.csv"
+    part.write_text("".join(f"{k}\n" for k in reversed(fx.expected["train"])))
+    work2 = link_recipe("openmic2018", tmp_path)
+    run_script(["local/data.sh", "--db_root", str(fx.root), "--valid_fraction", "0.25"], work2)
+    assert set(read_kv(work2 / "data/valid/wav.scp")) == valid
+    for k, path in read_kv(work / "data/valid/wav.scp").items():
+        assert path.endswith(f"audio/{k[:3]}/{k}.ogg")
+
+
+def test_missing_npz_or_partition_fails(tmp_path):
+    fx = make_openmic(tmp_path / "om", n_train=4, n_test=2)
+    work = link_recipe("openmic2018", tmp_path)
+    (fx.root / "partitions" / "split01_test.csv").unlink()
+    proc = run_script(["local/data.sh", "--db_root", str(fx.root)], work, check=False)
+    assert proc.returncode != 0 and "split01_test.csv" in proc.stderr
+    (fx.root / "openmic-2018.npz").unlink()
+    proc = run_script(["local/data.sh", "--db_root", str(fx.root)], work, check=False)
+    assert proc.returncode != 0 and "openmic-2018.npz" in proc.stderr

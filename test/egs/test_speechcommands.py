@@ -1,0 +1,51 @@
+"""Speech Commands V2 recipe: word folders and the two list files -> train/valid/test with speakers."""
+from __future__ import annotations
+
+import pytest
+
+from fixtures import assert_sorted_c, link_recipe, make_speechcommands, read_kv, read_labels, run_script
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("sc")
+    fx = make_speechcommands(tmp / "speech_commands_v0.02")
+    work = link_recipe("speechcommands", tmp)
+    run_script(["local/data.sh", "--db_root", str(fx.root), "--nj", "2"], work)
+    return fx, work
+
+
+def test_splits_from_lists_and_everything_else_is_train(prepared):
+    fx, work = prepared
+    for split in ("train", "valid", "test"):
+        d = work / "data" / split
+        expected = fx.expected[split]
+        assert read_labels(d / "utt2label") == {u: {w} for u, (w, _) in expected.items()}
+        assert read_kv(d / "utt2spk") == {u: s for u, (_, s) in expected.items()}
+        assert (d / "labels.txt").read_text().split() == fx.classes
+        for f in ("wav.scp", "utt2label", "utt2spk", "utt2dur"):
+            assert_sorted_c(d / f)
+    # speakers never cross splits (the official lists split by speaker hash)
+    spk = {s: set(read_kv(work / "data" / s / "utt2spk").values()) for s in ("train", "valid", "test")}
+    assert not (spk["train"] & spk["valid"]) and not (spk["train"] & spk["test"])
+
+
+def test_short_clips_kept_and_noise_folder_separate(prepared):
+    fx, work = prepared
+    durs = {float(v) for v in read_kv(work / "data/train/utt2dur").values()}
+    assert durs == {1.0, 0.7}
+    assert set(read_kv(work / "data/background_noise/wav.scp")) == fx.expected["noise"]
+    assert not (work / "data/background_noise/utt2label").exists()
+    for split in ("train", "valid", "test"):
+        assert not any("_background_noise_" in p for p in read_kv(work / "data" / split / "wav.scp").values())
+
+
+def test_missing_list_or_listed_file_fails(tmp_path):
+    fx = make_speechcommands(tmp_path / "sc", speakers=3)
+    work = link_recipe("speechcommands", tmp_path)
+    (fx.root / "testing_list.txt").unlink()
+    proc = run_script(["local/data.sh", "--db_root", str(fx.root)], work, check=False)
+    assert proc.returncode != 0 and "testing_list.txt" in proc.stderr
+    (fx.root / "testing_list.txt").write_text("yes/ffffffff_nohash_0.wav\n")
+    proc = run_script(["local/data.sh", "--db_root", str(fx.root)], work, check=False)
+    assert proc.returncode != 0 and "ffffffff_nohash_0.wav" in proc.stderr
