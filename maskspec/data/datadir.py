@@ -124,3 +124,27 @@ def read_targets(
                 f"{known_path}: utterance '{utt}' has positive label '{classes[bad[0]]}' that is not marked known"
             )
     return targets, known
+
+
+def read_segments(path: str | os.PathLike) -> dict[str, tuple[str, float, float]]:
+    """``segments`` lines ``<utt> <reco> <start> <end>`` -> ``{utt: (reco, start, end)}`` in seconds.
+
+    ``end`` -1 means "to the end of the recording". Errors name the file and line.
+    """
+    path = os.fspath(path)
+    out: dict[str, tuple[str, float, float]] = {}
+    for lineno, utt, value in iter_kv(path):
+        fields = value.split()
+        if len(fields) != 3:
+            raise DataDirError(f"{path}:{lineno}: expected '<utt> <reco> <start> <end>', got {len(fields) + 1} fields")
+        reco = fields[0]
+        try:
+            start, end = float(fields[1]), float(fields[2])
+        except ValueError:
+            raise DataDirError(f"{path}:{lineno}: start/end of '{utt}' are not numbers: {fields[1]} {fields[2]}") from None
+        if not np.isfinite(start) or not np.isfinite(end) or start < 0:
+            raise DataDirError(f"{path}:{lineno}: start/end of '{utt}' must be finite and start >= 0")
+        if end != -1 and end <= start:
+            raise DataDirError(f"{path}:{lineno}: segment '{utt}' ends ({end}) before it starts ({start})")
+        out[utt] = (reco, start, end)
+    return out

@@ -100,6 +100,7 @@ class FeatWriter:
         self.data_path = os.path.abspath(prefix + (".ark" if filetype == "ark" else ".h5"))
         self.scp_path = os.path.abspath(prefix + ".scp")
         self.entries: list[tuple[str, str, int]] = []  # (utt, scp value, frames)
+        self._seen: set[str] = set()
 
     def __enter__(self) -> "FeatWriter":
         self._data_ctx = atomic_path(self.data_path)
@@ -116,6 +117,11 @@ class FeatWriter:
         """Append one ``[frames, mel]`` matrix under the key ``utt``."""
         if not utt or any(c.isspace() for c in utt):
             raise ValueError(f"utterance id {utt!r} is empty or contains whitespace")
+        if utt in self._seen:
+            raise ValueError(f"utterance {utt!r} written twice to {self.data_path}")
+        mat = np.asarray(mat)
+        if mat.ndim != 2:
+            raise ValueError(f"utterance {utt!r}: expected a [frames, mel] matrix, got shape {mat.shape}")
         mat = np.ascontiguousarray(mat, dtype=self.dtype)
         if self.filetype == "ark":
             from kaldiio import matio
@@ -127,10 +133,9 @@ class FeatWriter:
             matio.save_ark(self._fd, {utt: mat}, write_function=write_function)
             value = f"{self.data_path}:{offset}"
         else:
-            if utt in self._fd:
-                raise ValueError(f"utterance {utt!r} written twice to {self.data_path}")
             self._fd.create_dataset(utt, data=mat)
             value = f"{self.data_path}:{utt}"
+        self._seen.add(utt)
         self.entries.append((utt, value, int(mat.shape[0])))
 
     def __exit__(self, exc_type, exc, tb) -> bool:
