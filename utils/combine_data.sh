@@ -28,14 +28,14 @@ for arg in "$@"; do
 done
 dest=${1%/}
 shift
-mkdir -p "$dest"
-dest_real=$(cd "$dest" && pwd -P)
+dest_real=""
+if [ -d "$dest" ]; then dest_real=$(cd "$dest" && pwd -P); fi
 for src in "$@"; do
   if [ ! -d "$src" ]; then
     echo "$0: $src is not a directory" >&2
     exit 1
   fi
-  if [ "$(cd "$src" && pwd -P)" = "$dest_real" ]; then
+  if [ -n "$dest_real" ] && [ "$(cd "$src" && pwd -P)" = "$dest_real" ]; then
     echo "$0: the destination $dest is also a source" >&2
     exit 1
   fi
@@ -44,6 +44,7 @@ done
 exec perl - "$0" "$dest" "${@%/}" <<'PERL'
 use strict;
 use warnings;
+use File::Path qw(make_path);
 
 my ($prog, $dest, @srcs) = @ARGV;
 sub fail { print STDERR "$prog: $_[0]\n"; exit 1; }
@@ -78,7 +79,8 @@ fail("segments exists in " . join(', ', @with_segments) . " but not in every sou
   if @with_segments && @with_segments < @srcs;
 my $has_segments = @with_segments > 0;
 
-my (@written, %utts);
+# Everything is checked and built in memory first, so that an error leaves <dest-dir> untouched.
+my (@written, %out, %utts);
 for my $name (@data_files) {
   my @have = present_in($name);
   next unless @have;
@@ -104,7 +106,7 @@ for my $name (@data_files) {
     }
     close($fh);
   }
-  write_atomic($name, join('', map { $line{$_} } sort keys %line));
+  $out{$name} = join('', map { $line{$_} } sort keys %line);
   push @written, $name;
   if (!($name eq 'wav.scp' && $has_segments)) { $utts{$_} = 1 for keys %line; }
 }
@@ -112,11 +114,11 @@ fail("no data file is present in every source") unless @written;
 
 if (grep { $_ eq 'utt2spk' } @written) {
   my %utts_of;
-  for my $line (split(/\n/, slurp("$dest/utt2spk"))) {
+  for my $line (split(/\n/, $out{utt2spk})) {
     my ($utt, $spk) = split(' ', $line);
     push @{ $utts_of{$spk} }, $utt if defined $spk;
   }
-  write_atomic('spk2utt', join('', map { join(' ', $_, @{ $utts_of{$_} }) . "\n" } sort keys %utts_of));
+  $out{spk2utt} = join('', map { join(' ', $_, @{ $utts_of{$_} }) . "\n" } sort keys %utts_of);
   push @written, 'spk2utt';
 }
 
@@ -132,10 +134,13 @@ for my $name ('labels.txt', 'fbank.yaml') {
     fail("$src/$name differs from $srcs[0]/$name; the sources cannot be combined")
       if slurp("$src/$name") ne $text;
   }
-  write_atomic($name, $text);
+  $out{$name} = $text;
   push @written, $name;
 }
 
+make_path($dest, { error => \my $err }) unless -d $dest;
+fail("cannot create $dest") unless -d $dest;
+write_atomic($_, $out{$_}) for @written;
 # A data file left from an earlier run would not match the combined data.
 my %written = map { $_ => 1 } @written;
 for my $name (@data_files, 'spk2utt', 'labels.txt', 'fbank.yaml', 'stats.json') {

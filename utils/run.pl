@@ -98,8 +98,6 @@ sub run_job {
   my ($id) = @_;
   my $log = log_of($id);
   my $cmd = for_job($cmd_template, $id);
-  my $dir = dirname($log);
-  make_path($dir, { error => \my $err }) unless -d $dir;
   if (!open(STDOUT, '>', $log)) { print STDERR "$0: cannot write log file $log: $!\n"; return 1; }
   open(STDERR, '>&', \*STDOUT) or return 1;
   open(STDIN, '<', '/dev/null') or return 1;
@@ -111,6 +109,13 @@ sub run_job {
   print "# Accounting: time=$elapsed threads=$opt{num_threads}\n";
   print "# Ended (code $code) at " . localtime() . ", elapsed time $elapsed seconds\n";
   return $code;
+}
+
+# Log folders are made here, before any job starts, so that jobs do not race to create them.
+for my $id ($first .. $last) {
+  my $dir = dirname(log_of($id));
+  make_path($dir, { error => \my $err }) unless -d $dir;
+  fail("cannot create log folder $dir") unless -d $dir;
 }
 
 my (%job_of_pid, %failed);

@@ -55,8 +55,7 @@ if [ -n "$utt_list" ] && [ ! -r "$utt_list" ]; then
   echo "$0: cannot read utterance list $utt_list" >&2
   exit 1
 fi
-mkdir -p "$dest"
-if [ "$(cd "$src" && pwd -P)" = "$(cd "$dest" && pwd -P)" ]; then
+if [ -d "$dest" ] && [ "$(cd "$src" && pwd -P)" = "$(cd "$dest" && pwd -P)" ]; then
   echo "$0: source and destination are the same directory" >&2
   exit 1
 fi
@@ -65,6 +64,7 @@ exec perl - "$0" "$src" "$dest" "$utt_list" "$first" "$last" "$random" "$seed" <
 use strict;
 use warnings;
 use File::Copy qw(copy);
+use File::Path qw(make_path);
 
 my ($prog, $src, $dest, $utt_list, $first, $last, $random, $seed) = @ARGV;
 sub fail { print STDERR "$prog: $_[0]\n"; exit 1; }
@@ -121,6 +121,9 @@ if ($utt_list ne '') {
   }
 }
 my %keep = map { $_ => 1 } @chosen;
+# Created only now, so that a bad request leaves no empty destination behind.
+make_path($dest, { error => \my $err }) unless -d $dest;
+fail("cannot create $dest") unless -d $dest;
 
 sub write_atomic {
   my ($name, $text) = @_;

@@ -200,6 +200,9 @@ if (my $t = $table{utt2dur}) {
 if (my $t = $table{utt2num_frames}) {
   check_values($t, sub { return $_[0] =~ /^\d+$/ && $_[0] > 0 ? undef : "frame count '$_[0]' is not a positive integer"; });
 }
+if (my $t = $table{'feats.scp'}) {
+  check_values($t, sub { return $_[0] =~ /^\S+:\S+$/ ? undef : "expected '<file>.ark:<offset>' or '<file>.h5:<key>', got '$_[0]'"; });
+}
 if (my $t = $table{utt2spk}) {
   check_values($t, sub { return $_[0] =~ /\s/ ? "speaker id '$_[0]' contains whitespace" : undef; });
 }

@@ -112,6 +112,7 @@ def test_combine_errors(tools, data_dir, tmp_path):
     (tmp_path / "c3/labels.txt").write_text("bird\ncat\ndog\nfrog\n")
     proc = tools.run("combine_data.sh", "out", a, tmp_path / "c3", check=False)
     assert "labels.txt differs" in proc.stderr
+    assert not (tmp_path / "out").exists()  # nothing written on error
     proc = tools.run("combine_data.sh", a, a, check=False)
     assert "also a source" in proc.stderr
 
@@ -163,7 +164,8 @@ def test_subset_utt_list(tools, data_dir, tmp_path):
     (["--random", "x"], "positive integer"),
     (["--bogus", "1"], "--bogus"),
 ])
-def test_subset_errors(tools, data_dir, args, message):
+def test_subset_errors(tools, data_dir, tmp_path, args, message):
     data_dir("data")
-    proc = tools.run("subset_data_dir.sh", *args, "data", "sub", check=False)
+    proc = tools.run("subset_data_dir.sh", *args, "data", "new/sub", check=False)
     assert message in proc.stderr
+    assert not (tmp_path / "new").exists()

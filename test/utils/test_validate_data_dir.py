@@ -36,6 +36,7 @@ CASES = {
     "duration not a number": ("utt2dur", 1, "r1-0 1.5s", "utt2dur:1", "not a number"),
     "negative duration": ("utt2dur", 1, "r1-0 -2", "utt2dur:1", "not positive"),
     "frames not an integer": ("utt2num_frames", 6, "r3-1 150.5", "utt2num_frames:6", "positive integer"),
+    "feature without offset": ("feats.scp", 2, "r1-1 /feats/raw.1.ark", "feats.scp:2", "expected"),
     "segment end before start": ("segments", 2, "r1-1 r1 3.0 1.5", "segments:2", "not after start"),
     "segment start not a number": ("segments", 2, "r1-1 r1 x 1.5", "segments:2", "not a number"),
     "segment field count": ("segments", 2, "r1-1 r1 1.5", "segments:2", "expected"),
