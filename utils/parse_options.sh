@@ -95,7 +95,7 @@ while [ "$__po_i" -lt "${#__po_args[@]}" ]; do
       __po_i=$((__po_i + 1))
       __po_apply_config "${__po_args[$__po_i]}"
       ;;
-    --help | -h) ;;
+    --help | -h) break ;;  # help needs no config, so a bad one must not hide it
     --*=*) ;;
     --*) __po_i=$((__po_i + 1)) ;;  # skip its value, which may itself start with --
     *) break ;;

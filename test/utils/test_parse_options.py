@@ -129,3 +129,5 @@ def test_help_prints_help_message_and_exits_zero(opts, flag):
     proc, _ = opts("--stage", "2", flag, "ignored")
     assert proc.stdout.strip() == HELP
     assert "stage=" not in proc.stdout
+    proc, _ = opts(flag, "--config", "absent.conf")
+    assert proc.stdout.strip() == HELP
