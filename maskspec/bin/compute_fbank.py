@@ -53,27 +53,40 @@ def _terminate(signum, frame):  # noqa: ARG001
 def main(argv: list[str] | None = None) -> int:
     args = get_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format=f"%(asctime)s {PROG} %(levelname)s: %(message)s")
-    if threading.current_thread() is threading.main_thread():  # signal handlers can only be set there
-        signal.signal(signal.SIGTERM, _terminate)
+    in_main_thread = threading.current_thread() is threading.main_thread()  # only there can handlers be set
+    previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
     try:
-        cfg = FbankConfig.from_yaml(args.config) if args.config else FbankConfig()
-        if args.write_config:
-            cfg.to_yaml(args.write_config)
-        if args.wav_scp is None and args.out_prefix is None and args.write_config:
-            return 0
-        if args.wav_scp is None or args.out_prefix is None:
-            raise ExtractError("--wav_scp and --out_prefix are required")
-        import torch  # not at the top: --write_config alone should not pay for importing torch
-
-        torch.set_num_threads(args.num_threads)
-        utterances = read_utterances(args.wav_scp, args.segments)
-        logging.info("%d utterances from %s, settings: %s", len(utterances), args.segments or args.wav_scp, cfg.to_dict())
-        done, bad = extract(
-            utterances, cfg, args.out_prefix, args.filetype, args.dtype, args.skip_bad, args.bad_list, args.log_every
-        )
+        return _run(args)
     except (ExtractError, FbankError, DataDirError, OSError) as e:
         logging.error("%s", e)
         return 1
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _run(args: argparse.Namespace) -> int:
+    cfg = FbankConfig.from_yaml(args.config) if args.config else FbankConfig()
+    if args.write_config:
+        cfg.to_yaml(args.write_config)
+        if args.wav_scp is None and args.out_prefix is None:
+            return 0
+    if args.wav_scp is None or args.out_prefix is None:
+        raise ExtractError("--wav_scp and --out_prefix are required")
+    if args.num_threads < 1 or args.log_every < 1:
+        raise ExtractError("--num_threads and --log_every must be >= 1")
+    import torch  # not at the top: --write_config alone should not pay for importing torch
+
+    utterances = read_utterances(args.wav_scp, args.segments)
+    logging.info("%d utterances from %s, settings: %s", len(utterances), args.segments or args.wav_scp, cfg.to_dict())
+    threads = torch.get_num_threads()
+    torch.set_num_threads(args.num_threads)
+    try:
+        done, bad = extract(
+            utterances, cfg, args.out_prefix, args.filetype, args.dtype, args.skip_bad, args.bad_list, args.log_every
+        )
+    finally:  # main() may run inside another program (benchmarks, tests): leave its thread count alone
+        torch.set_num_threads(threads)
     logging.info("wrote %d utterances to %s.scp (%d skipped)", done, args.out_prefix, len(bad))
     return 0
 
