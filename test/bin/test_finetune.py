@@ -155,3 +155,26 @@ def test_errors(data, pretrain_ckpt, tmp_path, capsys, extra, msg):
     argv = ["--train_data", data["train"], "--exp_dir", str(tmp_path / "e"), *COMMON, *extra]
     assert finetune.main(argv) == 1
     assert msg in capsys.readouterr().err
+
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TEMPLATE_CONFS = sorted(f for f in os.listdir(os.path.join(REPO, "egs", "TEMPLATE", "conf"))
+                        if f.startswith("finetune_"))
+
+
+@pytest.mark.parametrize("name", TEMPLATE_CONFS)
+def test_template_configs_are_valid(name):
+    args = finetune.build_parser().parse_args(["--config", os.path.join(REPO, "egs", "TEMPLATE", "conf", name),
+                                               "--train_data", "d", "--exp_dir", "e", "--init", "none"])
+    finetune.check_args(args)
+    assert args.drop_path == 0.1 and args.num_frames >= 100
+
+
+def test_tiny_config_runs(data, tmp_path):
+    conf = os.path.join(REPO, "egs", "TEMPLATE", "conf", "finetune_tiny.yaml")
+    rc = finetune.main(["--config", conf, "--train_data", data["train"], "--valid_data", data["valid"],
+                        "--exp_dir", str(tmp_path / "tiny"), "--init", "none", "--epochs", "1", "--device", "cpu",
+                        "--tensorboard", "false"])
+    assert rc == 0
+    mf = load_model_file(tmp_path / "tiny" / "model.pt")
+    assert mf["num_frames"] == 128 and mf["model_config"]["embed_dim"] == 64
