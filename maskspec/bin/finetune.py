@@ -127,6 +127,10 @@ def resolve_model(args, init: Optional[dict], num_mel_bins: int):
         raise ValueError(f"the model takes {cfg.num_mel_bins} mel bins but the features of {args.train_data} have "
                          f"{num_mel_bins}")
     args.num_frames = cfg.num_frames
+    f_p, t_p = cfg.grid
+    if args.patch_drop >= f_p * t_p:
+        raise ValueError(f"--patch_drop {args.patch_drop} must be below the {f_p * t_p} patches of a "
+                         f"{cfg.num_mel_bins} x {cfg.num_frames} input")
     return cfg
 
 

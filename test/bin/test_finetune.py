@@ -149,6 +149,7 @@ def test_multi_label_partial_balanced_average(data, pretrain_ckpt, tmp_path):
     (["--init", "none", "--model", "tiny", "--task_type", "single_label", "--train_data", "MTRAIN"], "single_label"),
     (["--init", "PRE", "--model_conf", "{embed_dim: 64}"], "shape mismatch"),
     (["--init", "none", "--model", "tiny", "--average_last", "5", "--keep_checkpoints", "3"], "average_last"),
+    (["--init", "PRE", "--patch_drop", "6"], "--patch_drop 6 must be below the 6 patches"),
 ])
 def test_errors(data, pretrain_ckpt, tmp_path, capsys, extra, msg):
     extra = [{"MTRAIN": data["mtrain"], "PRE": pretrain_ckpt[0]}.get(a, a) for a in extra]
