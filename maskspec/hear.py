@@ -9,11 +9,13 @@
 the same device. Any model file written by the recipes works: a pre-trained one (embeddings from its encoder)
 or a fine-tuned classifier (the vector its head sees); see ``maskspec.tasks.embed`` for the pooling, the
 windowing of long audio and the timestamps (one vector per 16-frame patch column, i.e. every 160 ms with a 10 ms
-frame shift, at the centre of the column).
+frame shift, at the centre of the column; coarser than the 50 ms hearvalidator suggests for music transcription,
+so it prints a warning, which is expected).
 
 Sample rate: HEAR accepts only 16000, 22050, 44100 and 48000 Hz. A model whose features are computed at one of
 these rates takes audio at that rate; otherwise (e.g. the paper's 32 kHz features) the model announces an
-accepted rate at least as high that converts most simply (48000 for 32 kHz) and resamples on the device before computing the features with the model file's own fbank settings and statistics.
+accepted rate at least as high that converts most simply (48000 for 32 kHz) and resamples on the device
+before computing the features with the model file's own fbank settings and statistics.
 """
 from __future__ import annotations
 

@@ -34,7 +34,7 @@ column ``j`` is at ``(j * p + (p - 1) / 2) * shift + length / 2``: 87.5, 247.5, 
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional, Sequence, Union
+from typing import Any, Mapping, Sequence, Union
 
 import numpy as np
 import torch
