@@ -101,7 +101,8 @@ def main() -> None:
     rtf = {k: v / audio_seconds for k, v in best.items()}
     print(f"fbank_speed: {args.num_clips} clips x {args.seconds:g} s, {args.sample_rate} Hz, {args.channels} ch "
           f"-> {cfg.sample_rate} Hz, {cfg.num_mel_bins} mel; 1 thread; best of {args.repeats}; "
-          f"{platform.processor() or platform.machine()}, torch {torch.__version__}, torchaudio {torchaudio.__version__}")
+          f"{platform.processor() or platform.machine()}, torch {torch.__version__}, "
+          f"torchaudio {torchaudio.__version__}")
     print("| method | seconds | RTF per core | x real time |")
     print("|---|---|---|---|")
     for name, label in [("direct", "direct (sf.read + resample + kaldi.fbank)"),

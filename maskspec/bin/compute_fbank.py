@@ -30,8 +30,10 @@ def str2bool(value: str) -> bool:
 
 
 def get_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", help="fbank settings (YAML, keys of FbankConfig); default: built-in 16 kHz AST-style")
+    parser = argparse.ArgumentParser(
+        prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--config", help="fbank settings (YAML, FbankConfig keys); default: built-in 16 kHz AST")
     parser.add_argument("--wav_scp", help="wav.scp of the recordings (required unless --write_config only)")
     parser.add_argument("--segments", help="segments file; one utterance per line instead of one per recording")
     parser.add_argument("--out_prefix", help="output prefix: <prefix>.ark|.h5, .scp, .utt2num_frames, .utt2dur")

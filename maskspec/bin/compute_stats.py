@@ -19,7 +19,9 @@ PROG = "compute_stats.py"
 
 
 def get_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--data_dir", required=True, help="data directory with feats.scp")
     parser.add_argument("--max_utts", type=int, help="use a random subset of this many utterances (default: all)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random subset (default: %(default)s)")

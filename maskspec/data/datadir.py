@@ -141,7 +141,9 @@ def read_segments(path: str | os.PathLike) -> dict[str, tuple[str, float, float]
         try:
             start, end = float(fields[1]), float(fields[2])
         except ValueError:
-            raise DataDirError(f"{path}:{lineno}: start/end of '{utt}' are not numbers: {fields[1]} {fields[2]}") from None
+            raise DataDirError(
+                f"{path}:{lineno}: start/end of '{utt}' are not numbers: {fields[1]} {fields[2]}"
+            ) from None
         if not np.isfinite(start) or not np.isfinite(end) or start < 0:
             raise DataDirError(f"{path}:{lineno}: start/end of '{utt}' must be finite and start >= 0")
         if end != -1 and end <= start:

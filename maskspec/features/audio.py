@@ -109,7 +109,8 @@ class AudioReader:
                 raise AudioError(f"{name}: corrupt audio data: {e}") from e
         if data.shape[0] < last - first:
             raise AudioError(
-                f"{name}: truncated: the header declares {frames} samples, only {first + data.shape[0]} could be decoded"
+                f"{name}: truncated: the header declares {frames} samples, "
+                f"only {first + data.shape[0]} could be decoded"
             )
         bad = ~np.isfinite(data)
         if bad.any():

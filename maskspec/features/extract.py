@@ -6,7 +6,6 @@ and renamed at the end; ``<prefix>.scp`` appears last, so its presence means the
 from __future__ import annotations
 
 import logging
-import os
 import time
 from dataclasses import dataclass
 
