@@ -1,0 +1,204 @@
+"""Feature datasets: read ``feats.scp``, normalise, crop or pad to a fixed number of frames, optional labels.
+
+Normalisation lives here once (``load_stats`` + ``normalize``) so that training, scoring, inference and the HEAR
+module all standardise features the same way.
+
+Random crops are a pure function of ``(seed, epoch, index)``: the same item gets the same crop whichever
+DataLoader worker reads it and however often the run was interrupted, which is what makes resume exact.
+Call ``set_epoch(epoch)`` before creating the DataLoader iterator of that epoch (workers get a copy of the
+dataset when the iterator starts).
+"""
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, Mapping, Optional, Sequence
+
+import numpy as np
+import torch
+
+from maskspec.data.datadir import DataDirError, read_classes, read_kv, read_targets
+from maskspec.data.feats import load_feat
+
+NORMALIZE_MODES = ("per_bin", "global", "none")
+CROP_MODES = ("random", "start", "none")
+STATS_KEYS = ("mean", "std", "global_mean", "global_std")
+# A mel bin that never varies (e.g. above the band edge of low-rate audio) must not blow up to +-1e8.
+STD_FLOOR = 1e-5
+
+
+class StatsError(ValueError):
+    """A stats.json that cannot be used; the message names the file."""
+
+
+def load_stats(path: str | os.PathLike) -> dict:
+    """Read ``stats.json`` (written by compute_stats) and check it.
+
+    Returns the JSON dict (``mean``/``std`` as lists of F floats, ``global_mean``/``global_std`` floats, plus
+    ``num_utts``/``num_frames`` when present), i.e. something that can be stored in checkpoints and model files.
+    """
+    path = os.fspath(path)
+    try:
+        with open(path, encoding="utf-8") as f:
+            stats = json.load(f)
+    except FileNotFoundError:
+        raise StatsError(f"{path}: no such stats file (run maskspec.bin.compute_stats)") from None
+    except (OSError, ValueError) as e:
+        raise StatsError(f"{path}: cannot read stats: {e}") from e
+    check_stats(stats, path)
+    return stats
+
+
+def check_stats(stats: Any, where: str = "stats") -> None:
+    """Raise StatsError (naming ``where``) unless ``stats`` has the keys and shapes ``normalize`` needs."""
+    if not isinstance(stats, Mapping):
+        raise StatsError(f"{where}: expected a JSON object, got {type(stats).__name__}")
+    missing = [k for k in STATS_KEYS if k not in stats]
+    if missing:
+        raise StatsError(f"{where}: missing {', '.join(missing)}")
+    mean, std = np.asarray(stats["mean"], dtype=np.float64), np.asarray(stats["std"], dtype=np.float64)
+    if mean.ndim != 1 or mean.shape != std.shape or mean.size == 0:
+        raise StatsError(f"{where}: mean and std must be lists of the same non-zero length, got shapes "
+                         f"{mean.shape} and {std.shape}")
+    values = np.concatenate([mean, std, [stats["global_mean"], stats["global_std"]]]).astype(np.float64)
+    if not np.all(np.isfinite(values)):
+        raise StatsError(f"{where}: non-finite values in mean/std")
+    if np.any(std < 0) or stats["global_std"] < 0:
+        raise StatsError(f"{where}: negative standard deviation")
+
+
+def normalize(feats, stats: Optional[Mapping[str, Any]], mode: str):
+    """Standardise log-mel features ``[T, F]`` (or ``[B, T, F]``); numpy arrays or torch tensors.
+
+    mode ``per_bin``: ``(x - mean[F]) / std[F]`` (the paper); ``global``: one mean/std for every bin (AST);
+    ``none``: unchanged. std is floored at 1e-5.
+    """
+    if mode not in NORMALIZE_MODES:
+        raise ValueError(f"normalize mode must be one of {NORMALIZE_MODES}, got {mode!r}")
+    if mode == "none":
+        return feats
+    if stats is None:
+        raise ValueError(f"normalize mode {mode!r} needs stats (stats.json)")
+    if mode == "per_bin":
+        mean, std = np.asarray(stats["mean"], np.float32), np.asarray(stats["std"], np.float32)
+        if feats.shape[-1] != mean.shape[0]:
+            raise ValueError(f"features have {feats.shape[-1]} mel bins but the stats have {mean.shape[0]}")
+    else:
+        mean, std = np.float32(stats["global_mean"]), np.float32(stats["global_std"])
+    std = np.maximum(std, np.float32(STD_FLOOR))
+    if isinstance(feats, torch.Tensor):
+        mean = torch.as_tensor(mean, device=feats.device, dtype=feats.dtype)
+        std = torch.as_tensor(std, device=feats.device, dtype=feats.dtype)
+    return (feats - mean) / std
+
+
+def crop_or_pad(feats: np.ndarray, num_frames: Optional[int], crop: str, rng: Optional[np.random.Generator] = None):
+    """Cut or zero-pad ``[T, F]`` to ``[num_frames, F]``; returns ``(feats, valid_frames)``.
+
+    ``random`` takes a uniformly random window (needs ``rng``), ``start`` the first ``num_frames``; ``none`` or
+    ``num_frames`` None returns the clip unchanged. Zero padding goes after the clip (0 = the normalised mean).
+    """
+    if crop not in CROP_MODES:
+        raise ValueError(f"crop must be one of {CROP_MODES}, got {crop!r}")
+    t = feats.shape[0]
+    if crop == "none" or not num_frames:
+        return feats, t
+    if t > num_frames:
+        offset = int(rng.integers(0, t - num_frames + 1)) if crop == "random" else 0
+        return feats[offset: offset + num_frames], num_frames
+    if t < num_frames:
+        padded = np.zeros((num_frames, feats.shape[1]), dtype=feats.dtype)
+        padded[:t] = feats
+        return padded, t
+    return feats, t
+
+
+class FeatDataset(torch.utils.data.Dataset):
+    """Items of a data directory with ``feats.scp``.
+
+    Each item is ``dict(utt=str, feats=float32 tensor [T, F], num_frames=int (frames before padding),
+    index=int)`` plus ``target`` [C] (multi-hot float32) and ``known`` [C] (1 = label annotated) when
+    ``with_labels``. Utterances come in feats.scp order.
+    """
+
+    def __init__(self, data_dir: str | os.PathLike, num_frames: Optional[int], stats: Optional[Mapping] = None,
+                 normalize: str = "per_bin", crop: str = "random", seed: int = 0, with_labels: bool = False,
+                 classes: Optional[Sequence[str]] = None):
+        if normalize not in NORMALIZE_MODES:
+            raise ValueError(f"normalize must be one of {NORMALIZE_MODES}, got {normalize!r}")
+        if crop not in CROP_MODES:
+            raise ValueError(f"crop must be one of {CROP_MODES}, got {crop!r}")
+        if normalize != "none" and stats is None:
+            raise ValueError(f"normalize={normalize!r} needs stats")
+        if stats is not None:
+            check_stats(stats)
+        self.data_dir = os.fspath(data_dir)
+        self.num_frames = num_frames
+        self.stats, self.normalize_mode, self.crop, self.seed = stats, normalize, crop, seed
+        self.epoch = 0
+        feats_scp = os.path.join(self.data_dir, "feats.scp")
+        scp = read_kv(feats_scp)
+        if not scp:
+            raise DataDirError(f"{feats_scp}: no utterances")
+        self.utts = list(scp)
+        self.specs = [scp[u] for u in self.utts]
+        self.classes = self.targets = self.known = None
+        if with_labels:
+            self.classes = list(classes) if classes is not None else read_classes(self.data_dir)
+            targets, known = read_targets(self.data_dir, self.classes)
+            missing = [u for u in self.utts if u not in targets]
+            if missing:
+                raise DataDirError(f"{os.path.join(self.data_dir, 'utt2label')}: no label for utterance "
+                                   f"'{missing[0]}' of feats.scp ({len(missing)} missing)")
+            self.targets = [targets[u] for u in self.utts]
+            self.known = [known[u] for u in self.utts] if known is not None else None
+
+    def __len__(self) -> int:
+        return len(self.utts)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Choose the random crops of ``epoch`` (call before the epoch's DataLoader iterator starts)."""
+        self.epoch = int(epoch)
+
+    def _rng(self, index: int) -> np.random.Generator:
+        return np.random.default_rng((self.seed, self.epoch, index))
+
+    def __getitem__(self, index: int) -> dict:
+        utt = self.utts[index]
+        feats = load_feat(self.specs[index])
+        if self.stats is not None and self.normalize_mode == "per_bin" and feats.shape[1] != len(self.stats["mean"]):
+            raise DataDirError(f"utterance '{utt}' ({self.specs[index]}) has {feats.shape[1]} mel bins but the "
+                               f"stats have {len(self.stats['mean'])}")
+        rng = self._rng(index) if self.crop == "random" else None
+        if self.num_frames and feats.shape[0] > self.num_frames:  # crop first: normalise only what is kept
+            feats, _ = crop_or_pad(feats, self.num_frames, self.crop, rng)
+        # then pad: zeros after normalisation are the mean, so padding carries no energy
+        feats, valid = crop_or_pad(normalize(feats, self.stats, self.normalize_mode), self.num_frames, self.crop)
+        feats = np.ascontiguousarray(feats, dtype=np.float32)
+        if not feats.flags.writeable:  # a read-only buffer from the reader: torch tensors must own writable memory
+            feats = feats.copy()
+        item = dict(utt=utt, index=index, feats=torch.from_numpy(feats), num_frames=int(valid))
+        if self.targets is not None:
+            item["target"] = torch.from_numpy(self.targets[index])
+            known = self.known[index] if self.known is not None else np.ones(len(self.classes), np.float32)
+            item["known"] = torch.from_numpy(known)
+        return item
+
+
+def collate(items: Sequence[Mapping[str, Any]]) -> dict:
+    """Batch items: ``feats`` [B, T, F] (zero-padded to the longest clip when lengths differ), ``num_frames``
+    [B] long, ``index`` [B] long, ``utt`` list, ``target``/``known`` [B, C] when present."""
+    if not items:
+        raise ValueError("collate: empty batch")
+    lengths = [it["feats"].shape[0] for it in items]
+    t_max = max(lengths)
+    feats = items[0]["feats"].new_zeros((len(items), t_max, items[0]["feats"].shape[1]))
+    for i, it in enumerate(items):
+        feats[i, : lengths[i]] = it["feats"]
+    batch = dict(utt=[it["utt"] for it in items], feats=feats,
+                 num_frames=torch.tensor([it["num_frames"] for it in items], dtype=torch.long),
+                 index=torch.tensor([it["index"] for it in items], dtype=torch.long))
+    if "target" in items[0]:
+        batch["target"] = torch.stack([it["target"] for it in items])
+        batch["known"] = torch.stack([it["known"] for it in items])
+    return batch
