@@ -1,0 +1,119 @@
+"""Self-supervised pre-training task: masked spectrogram prediction (a Task for maskspec.train.trainer).
+
+* ``train_step``: the MaskSpecModel loss; masks come from torch's global RNG, which checkpoints save and
+  restore, so a resumed run draws the same masks.
+* ``validate``: mean reconstruction loss over the validation set with masks from a fixed generator (the same
+  masks every epoch, so epochs are comparable), next to the loss of predicting zeros for every masked patch
+  (with norm_pix targets that is each patch's own mean; without, the global mean of the normalised features).
+  ``loss_ratio`` = loss / mean_pred_loss: 1 means nothing learnt.
+* ``on_epoch_end``: a PNG of a few fixed validation clips (input, masked input, reconstruction) in
+  ``exp_dir/images/epoch_XXX.png`` and in TensorBoard.
+"""
+from __future__ import annotations
+
+import os
+from typing import Optional
+
+import torch
+
+from maskspec.data.atomic import atomic_path
+from maskspec.train import distributed as D
+
+VALID_MASK_SEED = 20240425
+
+
+class PretrainTask:
+    """Args:
+        image_dataset: dataset whose first ``num_images`` items (or fewer) are plotted every epoch.
+        num_images: clips per PNG.
+        mask_ratio: overrides the model's mask ratio (None: the model config's).
+    """
+
+    def __init__(self, image_dataset=None, num_images: int = 4, mask_ratio: Optional[float] = None):
+        self.image_dataset = image_dataset
+        self.num_images = num_images
+        self.mask_ratio = mask_ratio
+
+    def train_step(self, model, batch: dict):
+        loss, _, _ = model(batch["feats"], mask_ratio=self.mask_ratio)
+        return loss, {}
+
+    @staticmethod
+    def _core(model):
+        return model.module if hasattr(model, "module") else model
+
+    def validate(self, model, loader) -> dict:
+        """Reconstruction loss and the mean-prediction baseline, averaged over clips of all ranks."""
+        core = self._core(model)
+        device = next(core.parameters()).device
+        # sum of loss x clips, sum of baseline x clips, clips: float64 so large validation sets add up exactly
+        totals = torch.zeros(3, dtype=torch.float64, device=device)
+        gen = torch.Generator(device="cpu")
+        for i, batch in enumerate(loader):
+            x = batch["feats"]
+            gen.manual_seed(VALID_MASK_SEED + i)  # masks depend on the batch position only
+            loss, pred, mask = core(x, mask_ratio=self.mask_ratio, generator=gen)
+            baseline = core.forward_loss(x, torch.zeros_like(pred), mask)
+            b = x.shape[0]
+            totals += torch.stack([loss.double() * b, baseline.double() * b,
+                                   torch.tensor(float(b), dtype=torch.float64, device=device)])
+        D.all_reduce_sum(totals)
+        loss_sum, base_sum, n = totals.tolist()
+        if n == 0:
+            return {}
+        loss, base = loss_sum / n, base_sum / n
+        return dict(loss=loss, mean_pred_loss=base, loss_ratio=loss / base if base > 0 else float("nan"))
+
+    def on_epoch_end(self, model, epoch: int, exp_dir: str, tb_writer) -> Optional[str]:
+        """Plot the fixed clips; returns the PNG path (None without an image dataset)."""
+        if self.image_dataset is None or self.num_images <= 0:
+            return None
+        core = self._core(model)
+        device = next(core.parameters()).device
+        n = min(self.num_images, len(self.image_dataset))
+        items = [self.image_dataset[i] for i in range(n)]
+        x = torch.stack([it["feats"] for it in items]).to(device)
+        gen = torch.Generator(device="cpu")
+        gen.manual_seed(VALID_MASK_SEED)
+        _, pred, mask = core(x, mask_ratio=self.mask_ratio, generator=gen)
+        masked, recon = core.reconstruct(x, pred, mask)
+        t = masked.shape[1]
+        rows = [x[:, :t, : masked.shape[2]].float().cpu(), masked.cpu(), recon.cpu()]
+        fig = plot_reconstructions(rows, [it["utt"] for it in items], epoch)
+        path = os.path.join(exp_dir, "images", f"epoch_{epoch:03d}.png")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=80)
+        tb_writer.add_figure("reconstruction", fig, epoch)  # closes the figure
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)
+        return path
+
+
+def plot_reconstructions(rows: list[torch.Tensor], utts: list[str], epoch: int):
+    """A figure with one column per clip and rows input / masked input / reconstruction; each tensor [N, T, F]."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, never a window
+    import matplotlib.pyplot as plt
+
+    titles = ("input", "masked input", "reconstruction")
+    n = rows[0].shape[0]
+    fig, axes = plt.subplots(len(rows), n, figsize=(3.2 * n, 2.2 * len(rows)), squeeze=False)
+    # one colour scale per clip (from the input) so the reconstruction is read against the same scale
+    for j in range(n):
+        vmin, vmax = float(rows[0][j].min()), float(rows[0][j].max())
+        for r, (title, row) in enumerate(zip(titles, rows)):
+            ax = axes[r][j]
+            ax.imshow(row[j].T.numpy(), origin="lower", aspect="auto", interpolation="nearest", vmin=vmin,
+                      vmax=vmax, cmap="magma")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if j == 0:
+                ax.set_ylabel(title)
+            if r == 0:
+                ax.set_title(utts[j], fontsize=8)
+    fig.suptitle(f"epoch {epoch}")
+    fig.tight_layout()
+    return fig
