@@ -149,3 +149,13 @@ def test_too_small_training_set_is_an_error(toy_data, tmp_path):
     data, stats = toy_data
     with pytest.raises(ValueError, match="fewer than one optimiser step"):
         make_trainer(data, str(tmp_path), training_args(["--batch_size", "32"]), ToyTask(), stats)
+
+
+def test_bf16_autocast_path_runs_on_cpu(toy_data, tmp_path):
+    """The GPU default (bf16 autocast) exercised on CPU: loss finite, parameters stay float32."""
+    data, stats = toy_data
+    trainer = make_trainer(data, str(tmp_path), training_args(["--max_steps", "3", "--amp", "bf16"]), ToyTask(),
+                           stats)
+    assert trainer.fit()["step"] == 3
+    assert all(p.dtype == torch.float32 for p in trainer.model.parameters())
+    assert load_checkpoint(list_checkpoints(tmp_path / "checkpoints")[-1])["args"]["amp"] == "bf16"
