@@ -43,3 +43,17 @@ def test_atomic_open(tmp_path):
     with pytest.raises(ValueError, match="for writing"):
         with atomic_open(target, "r"):
             pass
+
+
+def test_atomic_file_gets_the_umask_mode_not_mkstemp_0600(tmp_path):
+    import os
+
+    from maskspec.data.atomic import atomic_open
+
+    old = os.umask(0o022)
+    try:
+        with atomic_open(tmp_path / "shared.txt") as f:
+            f.write("x")
+    finally:
+        os.umask(old)
+    assert (os.stat(tmp_path / "shared.txt").st_mode & 0o777) == 0o644
