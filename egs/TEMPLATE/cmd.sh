@@ -1,0 +1,21 @@
+# How the recipe runs its jobs. Every heavy step goes through one of these commands:
+#   train_cmd   feature extraction, statistics, aggregation (CPU jobs; stage 2 runs --nj of them at once)
+#   cuda_cmd    pre-training and fine-tuning (maskspec.sh adds --gpu <ngpu>)
+#   decode_cmd  scoring (maskspec.sh adds --gpu 0 or 1)
+# Options after the runner (--mem, --gpu, --time, --num-threads, --max-jobs-run) are translated into scheduler
+# arguments by conf/queue.conf (Grid Engine) or conf/slurm.conf (Slurm); run.pl accepts and ignores them.
+
+# Local machine (default): jobs run here, up to the number of CPUs at once.
+export train_cmd="run.pl"
+export cuda_cmd="run.pl"
+export decode_cmd="run.pl"
+
+# Grid Engine (qsub): edit conf/queue.conf for your queues, then use these lines instead.
+# export train_cmd="queue.pl --mem 4G"
+# export cuda_cmd="queue.pl --mem 32G --num-threads 8"
+# export decode_cmd="queue.pl --mem 8G"
+
+# Slurm (sbatch): edit conf/slurm.conf for your partitions, then use these lines instead.
+# export train_cmd="slurm.pl --mem 4G"
+# export cuda_cmd="slurm.pl --mem 32G --num-threads 8 --time 72:00:00"
+# export decode_cmd="slurm.pl --mem 8G"

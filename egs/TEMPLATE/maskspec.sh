@@ -1,0 +1,532 @@
+#!/usr/bin/env bash
+# The shared MaskSpec recipe: data preparation, fbank features, self-supervised pre-training, fine-tuning and
+# scoring, for every corpus. A recipe's run.sh sets the set names and configs and calls this script; the corpus
+# logic lives in the recipe's local/data.sh. See egs/TEMPLATE/README.md.
+set -euo pipefail
+
+log() {
+  local fname=${BASH_SOURCE[1]##*/}
+  echo -e "$(date '+%Y-%m-%dT%H:%M:%S') (${fname}:${BASH_LINENO[0]}:${FUNCNAME[1]}) $*" >&2
+}
+die() {
+  echo "$0: $*" >&2
+  exit 1
+}
+min() {
+  if [ "$1" -lt "$2" ]; then echo "$1"; else echo "$2"; fi
+}
+SECONDS=0
+# The exact command line, for the replay scripts written into each experiment directory.
+replay_command=$(printf '%q ' "$0" "$@")
+
+# General
+stage=1                    # first stage to run (1 data, 2 features, 3 pre-training, 4 fine-tuning, 5 scoring)
+stop_stage=5               # last stage to run
+ngpu=0                     # GPUs per training job (0: CPU); more than 1 runs torchrun with one process per GPU
+nj=8                       # parallel jobs for feature extraction
+overwrite=false            # true: redo work that a .done marker says is complete, instead of skipping it
+datadir=data               # Kaldi data directories written by local/data.sh
+dumpdir=dump               # features: <dumpdir>/fbank/<set> (a copy of the data directory plus feats.scp)
+expdir=exp                 # experiments: <expdir>/pretrain_<pretrain_tag>, <expdir>/finetune_<tag>
+
+# Data sets. A name holding "{fold}" stands for one set per value of --folds.
+local_data_opts=""         # options passed to local/data.sh
+pretrain_set=""            # unlabelled set for pre-training (stage 3)
+pretrain_valid_set=""      # held-out set for the pre-training loss (empty: --valid_set)
+train_set=""               # labelled fine-tuning set, e.g. train or train_fold{fold}
+valid_set=""               # validation set for fine-tuning (model selection), e.g. valid_fold{fold}
+test_sets=""               # sets to score, space-separated, e.g. "test" or "test_fold{fold}"
+folds=""                   # e.g. "1 2 3 4 5": stages 4-5 run once per fold and stage 5 averages over folds
+
+# Features (stage 2)
+fbank_config=conf/fbank.yaml  # fbank settings (see egs/TEMPLATE/conf/fbank_*.yaml)
+feats_filetype=ark         # ark or hdf5
+feats_dtype=float32        # float32 or float16 (half the disk space)
+skip_bad_audio=false       # true: drop clips that cannot be decoded (listed in <dump>/<set>/log/bad_utts.txt)
+stats_max_utts=10000       # clips sampled for the global mean/std (0: all)
+
+# Pre-training (stage 3)
+pretrain=auto              # auto: pre-train unless --init is given; true: always; false: never
+pretrain_config=conf/pretrain.yaml  # pre-training options (YAML for maskspec.bin.pretrain)
+pretrain_args=""           # extra options for maskspec.bin.pretrain, e.g. "--epochs 10"
+pretrain_tag=""            # name of the pre-training experiment (default: from --pretrain_config)
+init=""                    # encoder to fine-tune: a stage-3 checkpoint (e.g. the AudioSet recipe's), "none"
+                           # (from scratch only) or empty (this recipe's stage 3)
+
+# Fine-tuning (stage 4)
+finetune_config=conf/finetune.yaml  # fine-tuning options (YAML for maskspec.bin.finetune)
+finetune_args=""           # extra options for maskspec.bin.finetune (every fine-tuned model)
+tag=""                     # name of the fine-tuning experiment (default: from --finetune_config)
+scratch_baseline=false     # true: also fine-tune a randomly initialised encoder with the same settings
+linear_probe=false         # true: also train only the head on the frozen pre-trained encoder
+linear_probe_config=""     # options for the linear probe (default: --finetune_config)
+linear_probe_args=""       # extra options for the linear probe (after --finetune_args)
+
+# Scoring (stage 5)
+score_args=""              # extra options for maskspec.bin.score
+
+help_message=$(cat << EOF
+Usage: $0 --train_set <set> --valid_set <set> --test_sets "<set> ..." [options]
+Runs the MaskSpec stages of a recipe (call it from the recipe directory, usually through run.sh):
+  1 data        local/data.sh \$local_data_opts, then utils/validate_data_dir.sh on every set
+  2 features    utils/make_fbank.sh on every set into <dumpdir>/fbank/<set>, global mean/std of the
+                pre-training set and of each training set
+  3 pre-train   maskspec.bin.pretrain -> <expdir>/pretrain_<pretrain_tag>; skipped when --init is given
+  4 fine-tune   maskspec.bin.finetune -> <expdir>/finetune_<tag>/<model>[/fold<f>], model = pretrained
+                (from --init or stage 3), scratch (--scratch_baseline true), linear_probe (--linear_probe true)
+  5 score       maskspec.bin.score on every test set, aggregate_results over folds, <expdir>/finetune_<tag>/RESULTS.md
+                comparing the models and <expdir>/RESULTS.md collecting every fine-tuning experiment
+Each unit of work writes a .done marker when it succeeds; a rerun skips it (and says so) unless
+--overwrite true, and refuses to reuse it when it was made with other settings. An interrupted training
+resumes from its newest checkpoint. Each experiment directory gets run.sh, replaying its stage.
+e.g.: $0 --stage 3 --ngpu 4 --pretrain_set unbalanced --train_set balanced --valid_set eval --test_sets eval
+e.g.: $0 --init ../audioset/exp/pretrain_base/model.pt --folds "1 2 3 4 5" \\
+        --train_set train_fold{fold} --valid_set test_fold{fold} --test_sets test_fold{fold}
+Options (default):
+  --stage (1)  --stop_stage (5)     stages to run
+  --ngpu (0)                        GPUs per training job; 0 = CPU, >1 = torchrun
+  --nj (8)                          feature extraction jobs
+  --overwrite (false)               redo work marked complete
+  --datadir (data) --dumpdir (dump) --expdir (exp)
+  --local_data_opts ("")            options for local/data.sh
+  --pretrain_set --pretrain_valid_set --train_set --valid_set --test_sets
+                                    set names; "{fold}" is replaced by each of --folds
+  --folds ("")                      e.g. "1 2 3 4 5"
+  --fbank_config (conf/fbank.yaml) --feats_filetype (ark) --feats_dtype (float32)
+  --skip_bad_audio (false) --stats_max_utts (10000)
+  --pretrain (auto)                 auto | true | false
+  --pretrain_config (conf/pretrain.yaml) --pretrain_args ("") --pretrain_tag ("")
+  --init ("")                       checkpoint to fine-tune from, "none", or "" for this recipe's stage 3
+  --finetune_config (conf/finetune.yaml) --finetune_args ("") --tag ("")
+  --scratch_baseline (false) --linear_probe (false) --linear_probe_config ("") --linear_probe_args ("")
+  --score_args ("")
+EOF
+)
+
+# shellcheck source=/dev/null
+. utils/parse_options.sh
+[ $# -eq 0 ] || die "unexpected argument '$1' (options are --name value; see --help)"
+
+[ -f path.sh ] || die "no path.sh here: run this script from a recipe directory (egs/<corpus>)"
+[ -f cmd.sh ] || die "no cmd.sh here: run this script from a recipe directory (egs/<corpus>)"
+# shellcheck source=/dev/null
+. ./path.sh
+# shellcheck source=/dev/null
+. ./cmd.sh
+for var in train_cmd cuda_cmd decode_cmd; do
+  [ -n "${!var:-}" ] || die "cmd.sh must set $var (e.g. $var=\"run.pl\")"
+done
+
+# ---------------------------------------------------------------------------------------------------------
+# Option checks: fail before any work starts.
+[[ $stage =~ ^[0-9]+$ && $stop_stage =~ ^[0-9]+$ ]] || die "--stage and --stop_stage must be integers"
+[[ $ngpu =~ ^[0-9]+$ ]] || die "--ngpu must be a non-negative integer, got '$ngpu'"
+[[ $nj =~ ^[1-9][0-9]*$ ]] || die "--nj must be a positive integer, got '$nj'"
+[[ $stats_max_utts =~ ^[0-9]+$ ]] || die "--stats_max_utts must be a non-negative integer, got '$stats_max_utts'"
+[[ $pretrain == auto || $pretrain == true || $pretrain == false ]] \
+  || die "--pretrain must be auto, true or false, got '$pretrain'"
+[[ $feats_filetype == ark || $feats_filetype == hdf5 ]] || die "--feats_filetype must be ark or hdf5"
+[[ $feats_dtype == float32 || $feats_dtype == float16 ]] || die "--feats_dtype must be float32 or float16"
+for f in fbank_config pretrain_config finetune_config linear_probe_config; do
+  [ -z "${!f}" ] || [ -f "${!f}" ] || die "--$f: no such file '${!f}'"
+done
+[ -n "$linear_probe_config" ] || linear_probe_config=$finetune_config
+for v in folds; do
+  for f in ${!v}; do [[ $f =~ ^[A-Za-z0-9_.-]+$ ]] || die "--folds: bad fold name '$f'"; done
+done
+
+# Sets named with "{fold}" expand to one set per fold; without --folds they must not use it.
+expand_sets() {  # <set-pattern>... -> set names, one per line
+  local pattern f
+  for pattern in "$@"; do
+    if [[ $pattern == *"{fold}"* ]]; then
+      [ -n "$folds" ] || die "set '$pattern' uses {fold} but --folds is empty"
+      for f in $folds; do echo "${pattern//\{fold\}/$f}"; done
+    else
+      echo "$pattern"
+    fi
+  done
+}
+fold_set() {  # <set-pattern> <fold>: the set of one fold ("" fold: the pattern itself)
+  echo "${1//\{fold\}/$2}"
+}
+if [ -n "$folds" ]; then
+  [[ $train_set == *"{fold}"* ]] || die "--folds is given but --train_set '$train_set' has no {fold}"
+  fold_list=$folds
+else
+  fold_list=none  # one pass with no fold
+fi
+fold_suffix() {  # <fold|none> -> "" or "/fold<f>"
+  [ "$1" = none ] && echo "" || echo "/fold$1"
+}
+
+[ -n "$pretrain_valid_set" ] || pretrain_valid_set=$valid_set
+# Stage 3 runs when --pretrain says so, or (auto) when there is no external --init.
+if [ "$pretrain" = true ] || { [ "$pretrain" = auto ] && [ -z "$init" ]; }; then
+  run_pretrain=true
+else
+  run_pretrain=false
+fi
+if [ "$run_pretrain" = true ] && [ -n "$init" ] && [ "$init" != none ]; then
+  die "--pretrain true with --init: fine-tuning would ignore one of them; give one (--init none for scratch only)"
+fi
+[ "$init" != none ] || [ "$linear_probe" = false ] || die "--linear_probe true needs a pre-trained encoder, not --init none"
+
+# Experiment names: the config's file name without its pretrain_/finetune_ prefix, unless given.
+if [ -z "$pretrain_tag" ]; then
+  pretrain_tag=$(basename "$pretrain_config"); pretrain_tag=${pretrain_tag%.yaml}; pretrain_tag=${pretrain_tag#pretrain_}
+  [ "$pretrain_tag" != pretrain ] || pretrain_tag=default
+fi
+if [ -z "$tag" ]; then
+  tag=$(basename "$finetune_config"); tag=${tag%.yaml}; tag=${tag#finetune_}
+  [ "$tag" != finetune ] || tag=default
+fi
+pretrain_exp=$expdir/pretrain_$pretrain_tag
+finetune_exp=$expdir/finetune_$tag
+feats_root=$dumpdir/fbank
+
+# The stage-3 output that fine-tuning starts from.
+pretrain_checkpoint=$pretrain_exp/model.pt  # weights after the last step, written at the end of stage 3
+if [ -z "$init" ]; then
+  init_checkpoint=$pretrain_checkpoint
+else
+  init_checkpoint=$init
+fi
+
+# Every data set this run touches, each once, in a stable order.
+all_sets=()
+add_set() {
+  local s x
+  for s in "$@"; do
+    [ -n "$s" ] || continue
+    for x in ${all_sets[@]+"${all_sets[@]}"}; do [ "$x" != "$s" ] || continue 2; done
+    all_sets+=("$s")
+  done
+}
+if [ "$run_pretrain" = true ]; then
+  add_set "$pretrain_set" "$pretrain_valid_set"
+fi
+# shellcheck disable=SC2046,SC2086
+add_set $(expand_sets $train_set $valid_set $test_sets)
+
+# ---------------------------------------------------------------------------------------------------------
+# Completion markers. A .done file holds the settings the work was made with (commands and config
+# checksums); a marker with other settings is not trusted silently.
+fingerprint_file() {  # <file>: name, size and checksum, so an edited config changes the fingerprint
+  [ -e "$1" ] || { echo "$1 (missing)"; return; }
+  echo "$1 $(md5sum < "$1" | cut -d' ' -f1)"
+}
+is_done() {  # <dir> <fingerprint>: 0 if complete with these settings, 1 if to be (re)done
+  local dir=$1 fingerprint=$2
+  [ -f "$dir/.done" ] || return 1
+  if [ "$overwrite" = true ]; then
+    log "--overwrite true: redoing $dir"
+    return 1
+  fi
+  if [ "$(cat "$dir/.done")" != "$fingerprint" ]; then
+    echo "$0: $dir was made with other settings than this run's:" >&2
+    diff <(cat "$dir/.done") <(echo "$fingerprint") | sed 's/^/    /' >&2 || true
+    die "rerun with --overwrite true to redo it, or give another --tag/--pretrain_tag/--dumpdir"
+  fi
+  return 0
+}
+mark_done() {  # <dir> <fingerprint>
+  printf '%s\n' "$2" > "$1/.done.tmp"
+  mv "$1/.done.tmp" "$1/.done"
+}
+
+# Prints the end of the logs of failed jobs (run.pl/queue.pl/slurm.pl logs end with "# Ended (code N)"),
+# then exits. <log> may hold JOB or shell wildcards.
+fail_with_logs() {  # <what> <log-pattern>
+  local what=$1 pattern=${2//JOB/*} f shown=0
+  echo "$0: $what failed" >&2
+  for f in $pattern; do
+    [ -f "$f" ] || continue
+    ! grep -q '^# Ended (code 0)' "$f" || continue
+    echo "$0: ---- last lines of $f ----" >&2
+    tail -n 20 "$f" >&2
+    shown=$((shown + 1))
+    [ "$shown" -lt 3 ] || break
+  done
+  [ "$shown" -gt 0 ] || echo "$0: no failed log found matching $2" >&2
+  exit 1
+}
+
+launch() {  # <what> <runner, e.g. "run.pl --gpu 1"> <log> <command>...: logs and runs it; on failure shows the log
+  local what=$1 runner=$2 logfile=$3
+  shift 3
+  log "$what: $runner $logfile $(printf '%q ' "$@")"
+  # The runner string is split into words on purpose (Kaldi convention: "queue.pl --mem 4G").
+  # shellcheck disable=SC2086
+  $runner "$logfile" "$@" || fail_with_logs "$what" "$logfile"
+}
+
+write_replay() {  # <exp-dir> <stage>: <exp-dir>/run.sh reruns that stage with this run's options
+  mkdir -p "$1"
+  {
+    echo "#!/usr/bin/env bash"
+    echo "# Replays stage $2 with the options of the run that made this directory (written $(date '+%F %T'))."
+    echo "# Extra options are appended, e.g. --overwrite true to redo it."
+    echo "cd $(printf '%q' "$PWD") || exit 1"
+    echo "${replay_command}--stage $2 --stop_stage $2 \"\$@\""
+  } > "$1/run.sh.tmp"
+  chmod +x "$1/run.sh.tmp"
+  mv "$1/run.sh.tmp" "$1/run.sh"
+}
+
+# Training launcher: one process on CPU or one GPU, torchrun with one process per GPU otherwise.
+train_launcher() {  # <module> -> words of the command before the module's options
+  if [ "$ngpu" -gt 1 ]; then
+    echo "torchrun --standalone --nproc_per_node $ngpu -m $1 --device cuda"
+  elif [ "$ngpu" -eq 1 ]; then
+    echo "python -m $1 --device cuda"
+  else
+    echo "python -m $1 --device cpu"
+  fi
+}
+
+in_stages() {  # <n>: is stage n selected?
+  [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]
+}
+
+log "$0 $*"
+log "sets: ${all_sets[*]:-none}; pre-training: $run_pretrain; fine-tuning from: ${init_checkpoint}"
+
+# ---------------------------------------------------------------------------------------------------------
+if in_stages 1; then
+  log "Stage 1: data preparation (local/data.sh ${local_data_opts})"
+  [ -x local/data.sh ] || die "local/data.sh is missing or not executable"
+  fingerprint="local/data.sh ${local_data_opts}
+$(fingerprint_file local/data.sh)"
+  all_present=true
+  for dset in ${all_sets[@]+"${all_sets[@]}"}; do
+    [ -f "$datadir/$dset/wav.scp" ] || all_present=false
+  done
+  if [ "$all_present" = true ] && is_done "$datadir" "$fingerprint"; then
+    log "Stage 1: $datadir is complete ($datadir/.done); skipping (--overwrite true redoes it)"
+  else
+    # shellcheck disable=SC2086
+    local/data.sh ${local_data_opts} || die "local/data.sh ${local_data_opts} failed (its messages are above)"
+    for dset in ${all_sets[@]+"${all_sets[@]}"}; do
+      [ -d "$datadir/$dset" ] || die "local/data.sh did not write $datadir/$dset (a set this run needs)"
+    done
+    mkdir -p "$datadir"
+    mark_done "$datadir" "$fingerprint"
+  fi
+  for dset in ${all_sets[@]+"${all_sets[@]}"}; do
+    opts=(--no-feats)
+    [ -f "$datadir/$dset/utt2label" ] || opts+=(--no-labels)
+    utils/validate_data_dir.sh "${opts[@]}" "$datadir/$dset" >&2 || die "$datadir/$dset is not a valid data directory"
+  done
+fi
+
+# ---------------------------------------------------------------------------------------------------------
+if in_stages 2; then
+  log "Stage 2: fbank features ($fbank_config) of ${#all_sets[@]} sets into $feats_root"
+  for dset in ${all_sets[@]+"${all_sets[@]}"}; do
+    src=$datadir/$dset
+    dst=$feats_root/$dset
+    [ -f "$src/wav.scp" ] || die "no $src/wav.scp: run stage 1 first"
+    fingerprint="make_fbank.sh --filetype $feats_filetype --dtype $feats_dtype --skip_bad $skip_bad_audio
+$(fingerprint_file "$fbank_config")
+$(for f in wav.scp segments utt2label utt2label_known labels.txt; do [ ! -f "$src/$f" ] || fingerprint_file "$src/$f"; done)"
+    if is_done "$dst" "$fingerprint"; then
+      log "Stage 2: $dst is complete; skipping"
+      continue
+    fi
+    rm -rf "$dst"
+    mkdir -p "$dst"
+    # A copy of the data directory, so that data/ keeps the raw sets and a feature rerun starts clean.
+    find "$src" -maxdepth 1 -type f ! -name '.*' -exec cp {} "$dst/" \;
+    rm -f "$dst/feats.scp" "$dst/utt2num_frames" "$dst/stats.json" "$dst/fbank.yaml"
+    log "Stage 2: utils/make_fbank.sh $src -> $dst ($nj jobs)"
+    utils/make_fbank.sh --nj "$nj" --cmd "$train_cmd" --fbank_config "$fbank_config" \
+      --filetype "$feats_filetype" --dtype "$feats_dtype" --skip_bad "$skip_bad_audio" "$dst" \
+      || fail_with_logs "feature extraction of $dst" "$dst/log/make_fbank_*.log"
+    opts=()
+    [ -f "$dst/utt2label" ] || opts+=(--no-labels)
+    utils/validate_data_dir.sh ${opts[@]+"${opts[@]}"} "$dst" >&2 || die "$dst is not a valid data directory"
+    mark_done "$dst" "$fingerprint"
+  done
+
+  # Normalisation statistics: pre-training and each fine-tuning training set measure their own.
+  stats_sets=()
+  [ "$run_pretrain" = false ] || stats_sets+=("$pretrain_set")
+  # shellcheck disable=SC2207,SC2086
+  stats_sets+=($(expand_sets $train_set))
+  for dset in ${stats_sets[@]+"${stats_sets[@]}"}; do
+    dst=$feats_root/$dset
+    if [ -f "$dst/stats.json" ] && [ "$overwrite" = false ] && [ "$dst/stats.json" -nt "$dst/feats.scp" ]; then
+      log "Stage 2: $dst/stats.json exists; skipping"
+      continue
+    fi
+    opts=()
+    [ "$stats_max_utts" -eq 0 ] || opts+=(--max_utts "$stats_max_utts")
+    launch "Stage 2: global mean/std of $dst" "$train_cmd" "$dst/log/compute_stats.log" \
+      python -m maskspec.bin.compute_stats --data_dir "$dst" ${opts[@]+"${opts[@]}"} --output "$dst/stats.json"
+  done
+fi
+
+# ---------------------------------------------------------------------------------------------------------
+if in_stages 3; then
+  if [ "$run_pretrain" = false ]; then
+    log "Stage 3: skipped (--init $init given; --pretrain true would pre-train here)"
+  else
+    [ -n "$pretrain_set" ] || die "stage 3 needs --pretrain_set (or --init <checkpoint> to skip it)"
+    [ -n "$pretrain_valid_set" ] || die "stage 3 needs --pretrain_valid_set or --valid_set"
+    train_data=$feats_root/$pretrain_set
+    for f in "$train_data/.done" "$feats_root/$pretrain_valid_set/.done" "$train_data/stats.json"; do
+      [ -f "$f" ] || die "stage 3 needs $f: run stage 2 first"
+    done
+    args=(--config "$pretrain_config" --train_data "$train_data" --valid_data "$feats_root/$pretrain_valid_set"
+          --exp_dir "$pretrain_exp")
+    # shellcheck disable=SC2206
+    args+=($pretrain_args)
+    fingerprint="maskspec.bin.pretrain ${args[*]}
+$(fingerprint_file "$pretrain_config")
+$(fingerprint_file "$train_data/feats.scp")"
+    if is_done "$pretrain_exp" "$fingerprint"; then
+      log "Stage 3: $pretrain_exp is complete; skipping"
+    else
+      [ "$overwrite" = false ] || rm -rf "$pretrain_exp"
+      write_replay "$pretrain_exp" 3
+      # An interrupted run resumes from its newest checkpoint in $pretrain_exp/checkpoints.
+      # shellcheck disable=SC2046
+      launch "Stage 3: pre-training" "${cuda_cmd} --gpu $ngpu" "$pretrain_exp/log/pretrain.log" \
+        $(train_launcher maskspec.bin.pretrain) "${args[@]}"
+      [ -f "$pretrain_checkpoint" ] || die "pre-training finished without writing $pretrain_checkpoint"
+      mark_done "$pretrain_exp" "$fingerprint"
+    fi
+  fi
+fi
+
+# ---------------------------------------------------------------------------------------------------------
+# The fine-tuned models: name, config, extra options.
+models=()
+if [ "$init" = none ]; then
+  models+=(scratch)
+else
+  models+=(pretrained)
+  [ "$linear_probe" = false ] || models+=(linear_probe)
+  [ "$scratch_baseline" = false ] || models+=(scratch)
+fi
+
+if in_stages 4; then
+  if [ "$init" != none ]; then
+    [ -f "$init_checkpoint" ] || die "no pre-trained checkpoint $init_checkpoint (run stage 3 or give --init)"
+    # Size and time stand for the content: a new stage-3 result makes the fine-tuned models stale.
+    init_fingerprint="$init_checkpoint $(stat -L -c '%s %Y' "$init_checkpoint")"
+  else
+    init_fingerprint=none
+  fi
+  for model in "${models[@]}"; do
+    for fold in $fold_list; do
+      f=$fold; [ "$f" != none ] || f=""
+      train_data=$feats_root/$(fold_set "$train_set" "$f")
+      valid_data=$feats_root/$(fold_set "$valid_set" "$f")
+      model_dir=$finetune_exp/$model$(fold_suffix "$fold")
+      for d in "$train_data" "$valid_data"; do
+        [ -f "$d/.done" ] || die "stage 4 needs $d: run stage 2 first"
+      done
+      config=$finetune_config
+      [ "$model" != linear_probe ] || config=$linear_probe_config
+      args=(--config "$config" --train_data "$train_data" --valid_data "$valid_data" --exp_dir "$model_dir")
+      if [ "$model" = scratch ]; then args+=(--init none); else args+=(--init "$init_checkpoint"); fi
+      # shellcheck disable=SC2206
+      args+=($finetune_args)
+      # shellcheck disable=SC2206
+      [ "$model" != linear_probe ] || args+=(--freeze_encoder true $linear_probe_args)
+      fingerprint="maskspec.bin.finetune ${args[*]}
+$(fingerprint_file "$config")
+$(fingerprint_file "$train_data/feats.scp")
+init: $([ "$model" = scratch ] && echo none || echo "$init_fingerprint")"
+      if is_done "$model_dir" "$fingerprint"; then
+        log "Stage 4: $model_dir is complete; skipping"
+        continue
+      fi
+      [ "$overwrite" = false ] || rm -rf "$model_dir"
+      write_replay "$model_dir" 4
+      # shellcheck disable=SC2046
+      launch "Stage 4: fine-tuning $model${f:+ (fold $f)}" "${cuda_cmd} --gpu $ngpu" "$model_dir/log/finetune.log" \
+        $(train_launcher maskspec.bin.finetune) "${args[@]}"
+      [ -f "$model_dir/model.pt" ] || die "fine-tuning finished without writing $model_dir/model.pt"
+      mark_done "$model_dir" "$fingerprint"
+    done
+  done
+fi
+
+# ---------------------------------------------------------------------------------------------------------
+if in_stages 5; then
+  log "Stage 5: scoring ${models[*]} on ${test_sets}"
+  [ -n "$test_sets" ] || die "stage 5 needs --test_sets"
+  if [ "$ngpu" -gt 0 ]; then score_device=cuda; else score_device=cpu; fi
+  for model in "${models[@]}"; do
+    for test_pattern in $test_sets; do
+      results=()
+      for fold in $fold_list; do
+        f=$fold; [ "$f" != none ] || f=""
+        model_dir=$finetune_exp/$model$(fold_suffix "$fold")
+        test_set=$(fold_set "$test_pattern" "$f")
+        out=$model_dir/decode_$test_set
+        [ -f "$model_dir/.done" ] || die "no fine-tuned model in $model_dir: run stage 4 first"
+        [ -f "$feats_root/$test_set/.done" ] || die "no features for $test_set: run stage 2 first"
+        args=(--model "$model_dir/model.pt" --data "$feats_root/$test_set" --output_dir "$out")
+        # shellcheck disable=SC2206
+        args+=($score_args)
+        fingerprint="maskspec.bin.score ${args[*]}
+$(fingerprint_file "$model_dir/model.pt")
+$(fingerprint_file "$feats_root/$test_set/feats.scp")"
+        results+=("$out/results.json")
+        if is_done "$out" "$fingerprint"; then
+          log "Stage 5: $out is complete; skipping"
+          continue
+        fi
+        rm -rf "$out"
+        mkdir -p "$out"
+        launch "Stage 5: scoring $model${f:+ (fold $f)} on $test_set" "${decode_cmd} --gpu $(min "$ngpu" 1)" \
+          "$out/log/score.log" python -m maskspec.bin.score "${args[@]}" --device "$score_device"
+        [ -f "$out/results.json" ] || die "scoring finished without writing $out/results.json"
+        mark_done "$out" "$fingerprint"
+      done
+      if [ -n "$folds" ]; then
+        # One result over the folds: decode_<test pattern with {fold} -> "folds">.
+        out=$finetune_exp/$model/decode_${test_pattern//\{fold\}/s}
+        mkdir -p "$out"
+        launch "Stage 5: mean over folds of $model on $test_pattern" "$train_cmd" "$out/log/aggregate.log" \
+          python -m maskspec.bin.aggregate_results --output "$out/results.json" "${results[@]}"
+      fi
+    done
+  done
+  # One table per fine-tuning experiment, models side by side; then one file for all experiments.
+  compare_args=()
+  for model in "${models[@]}"; do
+    for test_pattern in $test_sets; do
+      if [ -n "$folds" ]; then
+        compare_args+=("$model" "${test_pattern//\{fold\}/s}" "$finetune_exp/$model/decode_${test_pattern//\{fold\}/s}/results.json")
+      else
+        compare_args+=("$model" "$test_pattern" "$finetune_exp/$model/decode_$test_pattern/results.json")
+      fi
+    done
+  done
+  python "$MAIN_ROOT/egs/TEMPLATE/scripts/compare_results.py" \
+    --title "$finetune_exp" --output "$finetune_exp/RESULTS.md" "${compare_args[@]}" \
+    || die "could not write $finetune_exp/RESULTS.md"
+  {
+    echo "<!-- collected from $expdir/finetune_*/RESULTS.md by $0 on $(date '+%F %T') -->"
+    for f in "$expdir"/finetune_*/RESULTS.md; do
+      [ -f "$f" ] || continue
+      cat "$f"
+      echo
+    done
+  } > "$expdir/RESULTS.md.tmp"
+  mv "$expdir/RESULTS.md.tmp" "$expdir/RESULTS.md"
+  log "Stage 5: results in $finetune_exp/RESULTS.md (all experiments: $expdir/RESULTS.md)"
+fi
+
+log "Finished stages $stage-$stop_stage in ${SECONDS} s."
+if [ -f "$expdir/RESULTS.md" ]; then log "Results: $expdir/RESULTS.md"; fi
+if [ -d "$pretrain_exp" ]; then
+  log "Pre-training: log $pretrain_exp/log/pretrain.log, reconstructions $pretrain_exp/images/"
+fi
+if [ -d "$finetune_exp" ]; then log "Fine-tuning: logs $finetune_exp/*/log/finetune.log"; fi
+log "TensorBoard: tensorboard --logdir $expdir"
