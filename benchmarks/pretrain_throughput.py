@@ -1,0 +1,228 @@
+#!/usr/bin/env python3
+"""Pre-training throughput of MaskSpecModel against a reference MAE of the same size, in one run.
+
+The reference is a separate, minimal MAE (fixed sin-cos positions held in a buffer, argsort masking, the same
+loss) whose transformer layers are timm's `vision_transformer.Block`; without timm it uses torch's
+`nn.TransformerEncoderLayer(norm_first=True)` and the table says so. Both train on the same random batch with
+AdamW, so the ratio compares whole training steps.
+
+Reported per model: training samples/s, peak memory (CUDA max_memory_allocated; n/a on CPU) and MFU = achieved
+model FLOPs / peak FLOPs. Model FLOPs per sample are counted analytically from the matmuls: the patch
+embedding on all patches, the encoder on 1 + L_keep tokens, the decoder on 1 + L tokens, forward + backward =
+3 x forward. Peak FLOPs come from --peak_tflops (989 = H100 SXM bf16 dense); MFU is n/a on CPU.
+
+e.g.: python benchmarks/pretrain_throughput.py --size base --batch_size 64 --steps 30 --compile
+      python benchmarks/pretrain_throughput.py --device cpu --size tiny --batch_size 8 --steps 5
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from functools import partial
+
+import torch
+from torch import nn
+
+from maskspec.models.configs import ModelConfig, count_parameters, model_config
+from maskspec.models.masking import num_keep
+from maskspec.models.maskspec import MaskSpecModel, patch_targets
+from maskspec.models.pos_embed import sincos_2d
+
+# The full 992-frame input takes tens of seconds per tiny-model step on a small CPU; a CPU run only checks
+# that both models train and the table prints, so it defaults to a short input.
+CPU_NUM_FRAMES = 64
+
+
+def reference_block_factory():
+    """(factory(dim, heads, mlp_ratio) -> [B, N, D] module, label) from timm if importable, else torch."""
+    try:
+        from timm.models.vision_transformer import Block
+
+        return (lambda d, h, r: Block(d, h, r, qkv_bias=True, norm_layer=partial(nn.LayerNorm, eps=1e-6)),
+                "timm ViT Block")
+    except ImportError:
+        return (lambda d, h, r: nn.TransformerEncoderLayer(d, h, int(d * r), dropout=0.0, activation="gelu",
+                                                           batch_first=True, norm_first=True, layer_norm_eps=1e-6),
+                "torch TransformerEncoderLayer, timm not installed")
+
+
+class ReferenceMAE(nn.Module):
+    """Textbook MAE on [B, T, F] spectrograms with pluggable blocks, for comparison only."""
+
+    def __init__(self, cfg: ModelConfig, make_block, num_frames: int):
+        super().__init__()
+        p, d, dd = cfg.patch_size, cfg.embed_dim, cfg.decoder_embed_dim
+        self.cfg, self.grid = cfg, (cfg.num_mel_bins // p, num_frames // p)
+        self.patch_embed = nn.Conv2d(1, d, p, stride=p)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, d))
+        self.register_buffer("pos", sincos_2d(d, *self.grid)[None], persistent=False)
+        self.blocks = nn.Sequential(*(make_block(d, cfg.num_heads, cfg.mlp_ratio) for _ in range(cfg.depth)))
+        self.norm = nn.LayerNorm(d, eps=1e-6)
+        self.decoder_embed = nn.Linear(d, dd)
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, dd))
+        self.register_buffer("dec_pos", sincos_2d(dd, *self.grid)[None], persistent=False)
+        self.decoder_blocks = nn.Sequential(
+            *(make_block(dd, cfg.decoder_num_heads, cfg.mlp_ratio) for _ in range(cfg.decoder_depth)))
+        self.decoder_norm = nn.LayerNorm(dd, eps=1e-6)
+        self.decoder_pred = nn.Linear(dd, p * p)
+
+    def forward(self, x: torch.Tensor):
+        """x [B, T, F] -> (loss, pred [B, L, p*p], mask [B, L])."""
+        tokens = self.patch_embed(x.transpose(1, 2).unsqueeze(1)).flatten(2).transpose(1, 2) + self.pos
+        b, n, d = tokens.shape
+        keep = num_keep(n, self.cfg.mask_ratio)
+        ids_shuffle = torch.rand(b, n, device=x.device).argsort(1)
+        ids_restore = ids_shuffle.argsort(1)
+        tokens = tokens.gather(1, ids_shuffle[:, :keep, None].expand(-1, -1, d))
+        tokens = torch.cat([self.cls_token.expand(b, -1, -1).to(tokens.dtype), tokens], 1)
+        y = self.decoder_embed(self.norm(self.blocks(tokens)))
+        dd = y.shape[-1]
+        patches = torch.cat([y[:, 1:], self.mask_token.to(y.dtype).expand(b, n - keep, -1)], 1)
+        patches = patches.gather(1, ids_restore[..., None].expand(-1, -1, dd)) + self.dec_pos
+        pred = self.decoder_pred(self.decoder_norm(self.decoder_blocks(torch.cat([y[:, :1], patches], 1))))[:, 1:]
+        mask = (ids_restore >= keep).float()
+        target, _, _ = patch_targets(x, self.cfg.patch_size, self.cfg.norm_pix_loss)
+        loss = (((pred.float() - target) ** 2).mean(-1) * mask).sum() / mask.sum()
+        return loss, pred, mask
+
+
+def train_flops_per_sample(cfg: ModelConfig, num_frames: int) -> float:
+    """Analytic matmul FLOPs of one training sample (forward + backward = 3 x forward)."""
+    p = cfg.patch_size
+    n_patches = (cfg.num_mel_bins // p) * (num_frames // p)
+
+    def block(n: int, d: int) -> float:
+        hidden = int(d * cfg.mlp_ratio)
+        # qkv + output projection + two MLP matmuls, plus QK^T and attention x V
+        return 2 * n * (4 * d * d + 2 * d * hidden) + 4 * n * n * d
+
+    n_enc, n_dec = 1 + num_keep(n_patches, cfg.mask_ratio), 1 + n_patches
+    forward = (2 * n_patches * p * p * cfg.embed_dim
+               + cfg.depth * block(n_enc, cfg.embed_dim)
+               + 2 * n_enc * cfg.embed_dim * cfg.decoder_embed_dim
+               + cfg.decoder_depth * block(n_dec, cfg.decoder_embed_dim)
+               + 2 * n_dec * cfg.decoder_embed_dim * p * p)
+    return 3.0 * forward
+
+
+def measure(model: nn.Module, x: torch.Tensor, args, amp: bool) -> dict:
+    """Train `model` on x for warmup + steps AdamW steps; samples/s, peak GiB and compile status."""
+    device = x.device
+    model.to(device).train()
+    # fused: one kernel per step on CPU and CUDA, so the optimiser does not dominate small-model timings
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.95), weight_decay=0.05, fused=True)
+    run, compiled = model, "no"
+    if args.compile:
+        run, compiled = torch.compile(model), "yes"
+
+    def step():
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            loss = run(x)[0]
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    def sync():
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(device)
+    for i in range(args.warmup):
+        try:
+            step()
+        except Exception as e:  # noqa: BLE001 - a compile failure should not hide the eager numbers
+            if run is model or i > 0:
+                raise
+            print(f"{sys.argv[0]}: torch.compile failed ({type(e).__name__}: {e}); measuring eager",
+                  file=sys.stderr)
+            run, compiled = model, "failed"
+            opt.zero_grad(set_to_none=True)
+    sync()
+    start = time.perf_counter()
+    for _ in range(args.steps):
+        step()
+    sync()
+    elapsed = time.perf_counter() - start
+    peak = torch.cuda.max_memory_allocated(device) / 2 ** 30 if device.type == "cuda" else None
+    model.to("cpu")
+    return dict(samples_per_s=args.batch_size * args.steps / elapsed, peak_gib=peak, compiled=compiled,
+                params=count_parameters(model))
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", default="base", help="model size: tiny | small | base (or vit_<size>_patch16)")
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--batch_size", type=int, default=64)
+    parser.add_argument("--steps", type=int, default=20, help="timed training steps per model")
+    parser.add_argument("--warmup", type=int, default=None,
+                        help="untimed steps first (compilation, allocator); default 3 on CUDA or with --compile "
+                             "(the positions cache adds one recompile), else 1")
+    parser.add_argument("--dtype", choices=["bf16", "fp32"], default=None,
+                        help="bf16 autocast or fp32 (default: bf16 on CUDA, fp32 on CPU)")
+    parser.add_argument("--compile", action="store_true", help="wrap both models in torch.compile")
+    parser.add_argument("--num_frames", type=int, default=None,
+                        help=f"input frames; default the config's {ModelConfig.num_frames} on CUDA and "
+                             f"{CPU_NUM_FRAMES} on CPU, where the run is a smoke test of the table")
+    parser.add_argument("--peak_tflops", type=float, default=989.0,
+                        help="peak dense TFLOP/s of one device for MFU (989: H100 SXM bf16)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    prog = sys.argv[0]
+    try:
+        cfg = model_config(args.size)
+    except ValueError as e:
+        print(f"{prog}: {e}", file=sys.stderr)
+        return 2
+    device = torch.device(args.device)
+    on_gpu = device.type == "cuda"
+    if args.warmup is None:
+        args.warmup = 3 if on_gpu or args.compile else 1
+    if args.batch_size < 1 or args.steps < 1 or args.warmup < 0:
+        print(f"{prog}: --batch_size and --steps must be >= 1 and --warmup >= 0", file=sys.stderr)
+        return 2
+    if on_gpu and not torch.cuda.is_available():
+        print(f"{prog}: --device {args.device} requested but CUDA is not available", file=sys.stderr)
+        return 2
+    dtype = args.dtype or ("bf16" if on_gpu else "fp32")
+    num_frames = args.num_frames or (cfg.num_frames if on_gpu else CPU_NUM_FRAMES)
+    if num_frames < cfg.patch_size:
+        print(f"{prog}: --num_frames {num_frames} is shorter than one patch ({cfg.patch_size})", file=sys.stderr)
+        return 2
+
+    torch.manual_seed(args.seed)
+    x = torch.randn(args.batch_size, num_frames, cfg.num_mel_bins, device=device)
+    make_block, ref_label = reference_block_factory()
+    flops = train_flops_per_sample(cfg, num_frames)
+    rows = [("MaskSpecModel (ours)", measure(MaskSpecModel(cfg), x, args, dtype == "bf16"))]
+    rows.append((f"reference MAE, {ref_label}",
+                 measure(ReferenceMAE(cfg, make_block, num_frames), x, args, dtype == "bf16")))
+
+    name = torch.cuda.get_device_name(device) if on_gpu else "CPU"
+    grid = (cfg.num_mel_bins // cfg.patch_size, num_frames // cfg.patch_size)
+    print(f"device {name}, dtype {dtype}, torch {torch.__version__}, size {args.size} "
+          f"({cfg.embed_dim}d x {cfg.depth}, decoder {cfg.decoder_embed_dim}d x {cfg.decoder_depth}), "
+          f"input {num_frames} frames x {cfg.num_mel_bins} mel = {grid[0] * grid[1]} patches, mask ratio "
+          f"{cfg.mask_ratio}, batch {args.batch_size}, {args.warmup} warm-up + {args.steps} timed steps")
+    print(f"model FLOPs per training sample: {flops / 1e9:.1f} GFLOP (analytic; peak {args.peak_tflops:g} TFLOP/s)")
+    w = max(len(label) for label, _ in rows)
+    header = f"| {'model':<{w}} | {'params':>8} | {'compiled':>8} | {'samples/s':>10} | {'peak mem':>9} | {'MFU':>6} |"
+    print(header)
+    print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
+    for label, r in rows:
+        mem = f"{r['peak_gib']:.2f} GiB" if r["peak_gib"] is not None else "n/a"
+        mfu = f"{100 * r['samples_per_s'] * flops / (args.peak_tflops * 1e12):.1f}%" if on_gpu else "n/a"
+        print(f"| {label:<{w}} | {r['params'] / 1e6:7.2f}M | {r['compiled']:>8} | {r['samples_per_s']:10.1f} | "
+              f"{mem:>9} | {mfu:>6} |")
+    ours, ref = rows[0][1], rows[1][1]
+    mem_ratio = f"{ours['peak_gib'] / ref['peak_gib']:.2f}x" if on_gpu else "n/a"
+    print(f"| {'ratio ours / reference':<{w}} | {'':>8} | {'':>8} | "
+          f"{ours['samples_per_s'] / ref['samples_per_s']:9.2f}x | {mem_ratio:>9} | {'':>6} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
