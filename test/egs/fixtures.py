@@ -250,12 +250,19 @@ REPO = Path(__file__).resolve().parents[2]
 
 def link_recipe(name: str, dest: Path) -> Path:
     """A working copy of ``egs/<name>`` under ``dest/egs/<name>``: every file and folder of the recipe linked, so
-    ``data/``, ``exp/`` and ``dump/`` land in ``dest`` while the scripts stay the repository's own."""
+    ``data/``, ``exp/`` and ``dump/`` land in ``dest`` while the scripts stay the repository's own.
+
+    Returns the recipe folder to run in."""
     egs = dest / "egs"
     egs.mkdir(parents=True, exist_ok=True)
-    for shared in ("TEMPLATE",):
-        if not (egs / shared).exists():
-            (egs / shared).symlink_to(REPO / "egs" / shared, target_is_directory=True)
+    # path.sh finds the repository two levels above the recipe: give dest the parts it looks for there.
+    for shared in ("egs/TEMPLATE", "utils", "tools"):
+        if not (dest / shared).exists():
+            (dest / shared).symlink_to(REPO / shared, target_is_directory=True)
+    # Downstream run.sh files name ../audioset/conf/pretrain_base.yaml (pre-training in place, with --init "").
+    (egs / "audioset").mkdir(exist_ok=True)
+    if not (egs / "audioset" / "conf").exists():
+        (egs / "audioset" / "conf").symlink_to(REPO / "egs" / "audioset" / "conf", target_is_directory=True)
     work = egs / name
     work.mkdir(exist_ok=True)
     for entry in (REPO / "egs" / name).iterdir():
@@ -296,3 +303,91 @@ def assert_sorted_c(path: Path) -> None:
     keys = [line.split(" ")[0].encode() for line in Path(path).read_text().splitlines()]
     assert keys == sorted(keys), f"{path} is not sorted in C order"
     assert len(keys) == len(set(keys)), f"{path} has duplicate keys"
+
+
+# ---------------------------------------------------------------------------------------------- tiny settings
+# Features and a model small enough that every stage of a recipe runs in seconds on a CPU: 16 kHz, 32 mel bins
+# (two patch rows), a one-layer 32-wide encoder. The recipes' own fine-tuning configs are used, with the sizes
+# and schedule overridden (TINY_FINETUNE_ARGS), so the tests also check that those configs are accepted.
+TINY_FBANK = """sample_rate: 16000
+num_mel_bins: 32
+frame_length: 25.0
+frame_shift: 10.0
+low_freq: 20.0
+high_freq: 0.0
+preemphasis_coefficient: 0.97
+window_type: hanning
+htk_compat: true
+dither: 0.0
+use_energy: false
+remove_dc_offset: true
+log_offset: 0.0
+expect_channels: null
+min_duration: 0.0
+"""
+TINY_PRETRAIN = """model: tiny
+model_conf: {embed_dim: 32, depth: 1, num_heads: 2, decoder_embed_dim: 32, decoder_depth: 1, decoder_num_heads: 2}
+num_frames: 96
+mask_ratio: 0.75
+normalize: per_bin
+epochs: 1
+batch_size: 4
+lr: 1.0e-3
+amp: fp32
+num_workers: 0
+pin_memory: false
+log_interval: 1
+keep_checkpoints: 1
+num_images: 0
+tensorboard: false
+seed: 0
+"""
+
+
+def tiny_finetune_args(num_frames: int, patch_drop: int = 0) -> str:
+    """--finetune_args shrinking a recipe's fine-tuning config to one CPU epoch of the tiny model."""
+    return (f"--epochs 1 --warmup_epochs 0 --batch_size 4 --effective_batch_size none --num_frames {num_frames} "
+            f"--patch_drop {patch_drop} --freqm 4 --timem 8 --time_shift 2 --samples_per_epoch 0 "
+            f"--num_workers 0 --pin_memory false --log_interval 1 --tensorboard false --amp fp32")
+
+
+def write_tiny_configs(dest: Path) -> dict[str, Path]:
+    dest.mkdir(parents=True, exist_ok=True)
+    paths = {"fbank": dest / "fbank_tiny.yaml", "pretrain": dest / "pretrain_tiny.yaml"}
+    paths["fbank"].write_text(TINY_FBANK)
+    paths["pretrain"].write_text(TINY_PRETRAIN)
+    return paths
+
+
+def recipe_args(db_root: Path, configs: dict[str, Path], *extra: str) -> list[str]:
+    """Options every recipe test passes: corpus root, tiny features, one job at a time, CPU."""
+    return ["--local_data_opts", f"--db_root {db_root} --nj 1", "--fbank_config", str(configs["fbank"]),
+            "--nj", "1", "--ngpu", "0", *extra]
+
+
+_SHARED: dict[str, tuple] = {}
+
+
+def shared_audioset_run(tmp_path_factory) -> tuple[Fixture, Path, object]:
+    """The AudioSet recipe run once per test session, stages 1-5 (pre-training included) with the tiny settings.
+
+    Its stage-3 model (``exp/pretrain_tiny/model.pt``) is the ``--init`` of every downstream recipe test, as the
+    AudioSet checkpoint is for the real recipes. Returns ``(fixture, recipe dir, completed process)``.
+    """
+    key = str(tmp_path_factory.getbasetemp())
+    if key not in _SHARED:
+        tmp = tmp_path_factory.mktemp("audioset_recipe")
+        fx = make_audioset(tmp / "audioset")
+        configs = write_tiny_configs(tmp / "conf")
+        work = link_recipe("audioset", tmp)
+        proc = run_script(["run.sh", *recipe_args(fx.root, configs, "--pretrain_config", str(configs["pretrain"]),
+                                                  "--finetune_args", tiny_finetune_args(96, 4))], work)
+        _SHARED[key] = (fx, work, proc, configs)
+    return _SHARED[key][:3]
+
+
+def shared_init(tmp_path_factory) -> tuple[Path, dict[str, Path]]:
+    """``(stage-3 model of the shared AudioSet run, tiny configs)``."""
+    shared_audioset_run(tmp_path_factory)
+    _, work, _, configs = _SHARED[str(tmp_path_factory.getbasetemp())]
+    return work / "exp" / "pretrain_tiny" / "model.pt", configs

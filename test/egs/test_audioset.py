@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from fixtures import assert_sorted_c, link_recipe, make_audioset, read_kv, read_labels, run_script
+import json
+
+from fixtures import (REPO, assert_sorted_c, link_recipe, make_audioset, read_kv, read_labels, run_script,
+                      shared_audioset_run)
 
 
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("audioset")
-    fx = make_audioset(tmp / "audioset")
-    work = link_recipe("audioset", tmp)
-    proc = run_script(["local/data.sh", "--db_root", str(fx.root), "--nj", "2"], work)
-    return fx, work, proc
+    """The recipe's stages 1-5 (tiny settings), run once per session and shared with the downstream tests."""
+    return shared_audioset_run(tmp_path_factory)
 
 
 def test_sets_and_multi_labels(prepared):
@@ -78,9 +78,10 @@ def test_balanced_only_needs_no_unbalanced_csv(tmp_path):
 def test_custom_audio_dirs_and_patterns(tmp_path):
     fx = make_audioset(tmp_path / "as")
     work = link_recipe("audioset", tmp_path)
-    # only Y<YTID> names, only the eval folder: everything else is "missing"
-    run_script(["local/data.sh", "--db_root", str(fx.root), "--sets", "eval",
-                "--audio_dirs", str(fx.root / "audio" / "eval"), "--name_patterns", "Y{ytid}"], work)
+    # only Y<YTID> names, only the eval and extra folders (a comma-separated list): the rest is "missing"
+    dirs = f"{fx.root / 'audio' / 'eval'},{fx.root / 'audio' / 'extra'}"
+    run_script(["local/data.sh", "--db_root", str(fx.root), "--sets", "eval", "--audio_dirs", dirs,
+                "--name_patterns", "Y{ytid}"], work)
     found = read_kv(work / "data/eval/wav.scp")
     assert found and all(p.rsplit("/", 1)[1].startswith("Y") for p in found.values())
     assert len(found) < len(fx.expected["sets"]["eval"])
@@ -98,3 +99,48 @@ def test_bad_label_and_missing_class_file_fail_clearly(tmp_path):
     (fx.root / "class_labels_indices.csv").unlink()
     proc = run_script(["local/data.sh", "--db_root", str(fx.root)], work, check=False)
     assert proc.returncode != 0 and "class_labels_indices.csv" in proc.stderr
+
+
+def test_stages_2_to_5_pretrain_finetune_and_score(prepared):
+    fx, work, proc = prepared
+    # stage 2: features of the sets this run uses (AS-2M for pre-training and fine-tuning, eval)
+    for name in ("train_2m", "eval"):
+        assert set(read_kv(work / "dump/fbank" / name / "feats.scp")) == set(read_kv(work / "data" / name / "wav.scp"))
+    assert (work / "dump/fbank/train_2m/stats.json").is_file()
+    # stage 3: the checkpoint the downstream recipes fine-tune from
+    assert (work / "exp/pretrain_tiny/model.pt").is_file()
+    assert "Stage 3: pre-training" in proc.stderr
+    # stages 4-5: multi-label scores on eval
+    results = json.loads((work / "exp/finetune_default/pretrained/decode_eval/results.json").read_text())
+    metrics = results["metrics"]
+    assert metrics["task_type"] == "multi_label" and metrics["num_clips"] == len(fx.expected["sets"]["eval"])
+    assert 0.0 <= metrics["mAP"] <= 1.0
+    assert "eval mAP" in (work / "exp/RESULTS.md").read_text()
+
+
+def test_run_sh_help_and_unknown_option(tmp_path):
+    work = link_recipe("audioset", tmp_path)
+    proc = run_script(["run.sh", "--help"], work)
+    assert "AudioSet recipe" in proc.stdout and "--pretrain_set train_2m" in proc.stdout
+    assert "--stop_stage" in proc.stdout  # the shared script's options follow
+    proc = run_script(["run.sh", "--no_such_option", "1"], work, check=False)
+    assert proc.returncode != 0 and "--no_such_option" in proc.stderr
+    assert not (work / "data").exists()
+
+
+def test_paper_configs_are_accepted_by_the_training_clis():
+    """The configs not exercised by the tiny runs parse (an unknown key is an error) and hold the paper's values."""
+    from maskspec.bin import finetune, pretrain
+
+    conf = REPO / "egs" / "audioset" / "conf"
+    for name, model in (("pretrain_base.yaml", "base"), ("pretrain_small.yaml", "small")):
+        args = pretrain.build_parser().parse_args(["--config", str(conf / name), "--train_data", "d",
+                                                   "--exp_dir", "e"])
+        assert args.model == model and args.mask_ratio == 0.75 and args.norm_pix_loss is True
+        assert args.effective_batch_size == 512 and args.base_lr == 1e-3 and list(args.betas) == [0.9, 0.95]
+        assert args.num_frames == 992 and args.warmup_epochs == 40
+    for name, balanced in (("finetune.yaml", True), ("finetune_as20k.yaml", False)):
+        args = finetune.build_parser().parse_args(["--config", str(conf / name), "--train_data", "d",
+                                                   "--exp_dir", "e", "--init", "none"])
+        assert args.balanced_sampling is balanced and args.patch_drop == 200 and args.layer_decay == 0.75
+        assert args.label_smoothing == 0.1 and args.epochs == 80

@@ -3,22 +3,29 @@ from __future__ import annotations
 
 import collections
 
+import json
+
 import pytest
 
-from fixtures import assert_sorted_c, link_recipe, make_dcase2019, read_kv, read_labels, run_script
+from fixtures import (assert_sorted_c, link_recipe, make_dcase2019, read_kv, read_labels, recipe_args,
+                      run_script, shared_init, tiny_finetune_args)
 
 
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory):
+    """run.sh stages 1-5 on the fixture corpus (a fifth of the locations as validation)."""
+    init, configs = shared_init(tmp_path_factory)
     tmp = tmp_path_factory.mktemp("dcase")
     fx = make_dcase2019(tmp / "TAU-urban-acoustic-scenes-2019-development")
     work = link_recipe("dcase2019_task1a", tmp)
-    run_script(["local/data.sh", "--db_root", str(fx.root), "--nj", "2", "--valid_fraction", "0.2"], work)
-    return fx, work
+    args = recipe_args(fx.root, configs, "--init", str(init), "--finetune_args", tiny_finetune_args(48, 2))
+    args[1] += " --valid_fraction 0.2"  # --local_data_opts
+    proc = run_script(["run.sh", *args], work)
+    return fx, work, proc
 
 
 def test_official_split_and_labels(prepared):
-    fx, work = prepared
+    fx, work, _ = prepared
     assert set(read_kv(work / "data/test/wav.scp")) == fx.expected["test"]
     train_all = set(read_kv(work / "data/train/wav.scp")) | set(read_kv(work / "data/valid/wav.scp"))
     assert train_all == set(fx.expected["train_locations"])
@@ -32,7 +39,7 @@ def test_official_split_and_labels(prepared):
 
 
 def test_valid_holds_whole_locations_of_every_scene(prepared):
-    fx, work = prepared
+    fx, work, _ = prepared
     locs = fx.expected["train_locations"]
     train = {locs[u] for u in read_kv(work / "data/train/wav.scp")}
     valid = {locs[u] for u in read_kv(work / "data/valid/wav.scp")}
@@ -56,3 +63,11 @@ def test_comma_separated_setup_file_is_rejected(tmp_path):
     path.write_text(path.read_text().replace("\t", ","))
     proc = run_script(["local/data.sh", "--db_root", str(fx.root)], work, check=False)
     assert proc.returncode != 0 and "fold1_train.csv:1" in proc.stderr and "tab-separated" in proc.stderr
+
+
+def test_finetuned_and_scored_on_fold1_evaluate(prepared):
+    fx, work, proc = prepared
+    res = json.loads((work / "exp/finetune_default/pretrained/decode_test/results.json").read_text())
+    assert res["metrics"]["task_type"] == "single_label"
+    assert res["metrics"]["num_clips"] == len(fx.expected["test"])
+    assert 0.0 <= res["metrics"]["accuracy"] <= 1.0

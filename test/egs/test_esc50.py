@@ -1,24 +1,29 @@
 """ESC-50 recipe: five-fold data directories from the official layout, failures on a broken corpus."""
 from __future__ import annotations
 
-import shutil
+import json
+import statistics
 
 import pytest
 
-from fixtures import assert_sorted_c, link_recipe, make_esc50, read_kv, read_labels, run_script
+from fixtures import (assert_sorted_c, link_recipe, make_esc50, read_kv, read_labels, recipe_args, run_script,
+                      shared_init, tiny_finetune_args)
 
 
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory):
+    """run.sh stages 1-5 on the fixture corpus, fine-tuning the shared tiny AudioSet model on each fold."""
+    init, configs = shared_init(tmp_path_factory)
     tmp = tmp_path_factory.mktemp("esc50")
     fx = make_esc50(tmp / "ESC-50-master")
     work = link_recipe("esc50", tmp)
-    run_script(["local/data.sh", "--db_root", str(fx.root), "--nj", "2"], work)
-    return fx, work
+    proc = run_script(["run.sh", *recipe_args(fx.root, configs, "--init", str(init),
+                                              "--finetune_args", tiny_finetune_args(48, 2))], work)
+    return fx, work, proc
 
 
 def test_five_folds_hold_out_each_fold_once(prepared):
-    fx, work = prepared
+    fx, work, _ = prepared
     folds = fx.expected["folds"]
     every = set().union(*folds.values())
     for k in range(1, 6):
@@ -33,7 +38,7 @@ def test_five_folds_hold_out_each_fold_once(prepared):
 
 
 def test_labels_are_category_names_in_target_order(prepared):
-    fx, work = prepared
+    fx, work, _ = prepared
     assert (work / "data/test_fold1/labels.txt").read_text().split() == ["dog", "rain", "chainsaw"]
     target_to_class = {"0": "dog", "10": "rain", "41": "chainsaw"}
     labels = read_labels(work / "data/train_fold2/utt2label")
@@ -43,6 +48,24 @@ def test_labels_are_category_names_in_target_order(prepared):
     assert all(abs(float(v) - 0.5) < 1e-3 for v in durs.values())
     scp = read_kv(work / "data/test_fold1/wav.scp")
     assert all(path.startswith(str(fx.root / "audio")) and path.endswith(f"{utt}.wav") for utt, path in scp.items())
+
+
+def test_each_fold_scored_and_five_folds_averaged(prepared):
+    fx, work, proc = prepared
+    assert "Stage 3: skipped" in proc.stderr  # the encoder comes from --init
+    exp = work / "exp" / "finetune_default" / "pretrained"
+    accuracies = []
+    for k in range(1, 6):
+        res = json.loads((exp / f"fold{k}" / f"decode_test_fold{k}" / "results.json").read_text())
+        assert res["metrics"]["task_type"] == "single_label"
+        assert res["metrics"]["num_clips"] == len(fx.expected["folds"][k])
+        accuracies.append(res["metrics"]["accuracy"])
+    summary = json.loads((exp / "decode_test_folds" / "results.json").read_text())
+    acc = summary["metrics"]["accuracy"]
+    assert summary["num_runs"] == 5
+    assert acc["mean"] == pytest.approx(statistics.mean(accuracies))
+    assert acc["std"] == pytest.approx(statistics.stdev(accuracies))
+    assert "test_folds" in (work / "exp" / "RESULTS.md").read_text()
 
 
 def test_missing_meta_fails_naming_it(tmp_path):
@@ -85,4 +108,10 @@ def test_data_sh_rejects_unknown_option_and_prints_help(tmp_path):
     proc = run_script(["local/data.sh", "--help"], work)
     assert "--db_root" in proc.stdout
     proc = run_script(["local/data.sh", "--db_root", str(tmp_path / "nowhere")], work, check=False)
-    assert proc.returncode != 0 and "nowhere" in proc.stderr and "db.sh" in proc.stderr
+    assert proc.returncode != 0 and "nowhere" in proc.stderr and "not a directory" in proc.stderr
+    proc = run_script(["local/data.sh", "--db_root", ""], work, check=False)
+    assert proc.returncode != 0 and "set ESC50 in db.sh" in proc.stderr
+    proc = run_script(["run.sh", "--help"], work)
+    assert "ESC-50 recipe" in proc.stdout and "train_fold{fold}" in proc.stdout
+    proc = run_script(["run.sh", "--fold", "1"], work, check=False)
+    assert proc.returncode != 0 and "--fold" in proc.stderr

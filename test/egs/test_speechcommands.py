@@ -1,22 +1,28 @@
 """Speech Commands V2 recipe: word folders and the two list files -> train/valid/test with speakers."""
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from fixtures import assert_sorted_c, link_recipe, make_speechcommands, read_kv, read_labels, run_script
+from fixtures import (assert_sorted_c, link_recipe, make_speechcommands, read_kv, read_labels, recipe_args,
+                      run_script, shared_init, tiny_finetune_args)
 
 
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory):
+    """run.sh stages 1-5 on the fixture corpus, fine-tuning the shared tiny AudioSet model."""
+    init, configs = shared_init(tmp_path_factory)
     tmp = tmp_path_factory.mktemp("sc")
     fx = make_speechcommands(tmp / "speech_commands_v0.02")
     work = link_recipe("speechcommands", tmp)
-    run_script(["local/data.sh", "--db_root", str(fx.root), "--nj", "2"], work)
-    return fx, work
+    proc = run_script(["run.sh", *recipe_args(fx.root, configs, "--init", str(init),
+                                              "--finetune_args", tiny_finetune_args(96))], work)
+    return fx, work, proc
 
 
 def test_splits_from_lists_and_everything_else_is_train(prepared):
-    fx, work = prepared
+    fx, work, _ = prepared
     for split in ("train", "valid", "test"):
         d = work / "data" / split
         expected = fx.expected[split]
@@ -31,7 +37,7 @@ def test_splits_from_lists_and_everything_else_is_train(prepared):
 
 
 def test_short_clips_kept_and_noise_folder_separate(prepared):
-    fx, work = prepared
+    fx, work, _ = prepared
     durs = {float(v) for v in read_kv(work / "data/train/utt2dur").values()}
     assert durs == {1.0, 0.7}
     assert set(read_kv(work / "data/background_noise/wav.scp")) == fx.expected["noise"]
@@ -49,3 +55,15 @@ def test_missing_list_or_listed_file_fails(tmp_path):
     (fx.root / "testing_list.txt").write_text("yes/ffffffff_nohash_0.wav\n")
     proc = run_script(["local/data.sh", "--db_root", str(fx.root)], work, check=False)
     assert proc.returncode != 0 and "ffffffff_nohash_0.wav" in proc.stderr
+
+
+def test_finetuned_and_scored_on_test(prepared):
+    fx, work, proc = prepared
+    assert "Stage 3: skipped" in proc.stderr
+    res = json.loads((work / "exp/finetune_default/pretrained/decode_test/results.json").read_text())
+    assert res["metrics"]["task_type"] == "single_label"
+    assert res["metrics"]["num_clips"] == len(fx.expected["test"])
+    assert 0.0 <= res["metrics"]["accuracy"] <= 1.0
+    # short clips were padded to the model's window: one frame count per clip, all scored
+    frames = read_kv(work / "dump/fbank/train/utt2num_frames")
+    assert {int(v) for v in frames.values()} == {98, 68}

@@ -3,7 +3,7 @@
 # data/train, data/valid (whole recording locations carved from fold1_train), data/test (= fold1_evaluate).
 set -euo pipefail
 . ./path.sh
-. ./db.sh
+. ./db.sh  # corpus roots
 
 db_root=$DCASE2019_TASK1A   # corpus root: audio/, meta.csv, evaluation_setup/
 nj=4                        # threads reading audio headers
@@ -18,13 +18,13 @@ Options:
   --nj N                 threads reading audio headers (default $nj)
   --data DIR             output folder (default $data)
   --valid_fraction F     share of each scene's locations in fold1_train used for validation (default $valid_fraction)"
-. "$MAIN_ROOT/utils/parse_options.sh"
+. utils/parse_options.sh
 if [ $# -ne 0 ]; then echo "$0: unexpected argument '$1' (see --help)" >&2; exit 1; fi
-if [ ! -d "$db_root" ]; then
-  echo "$0: DCASE2019 Task 1A root '$db_root' not found: set DCASE2019_TASK1A in db.sh or pass --db_root" >&2
-  exit 1
+if [ -z "$db_root" ]; then
+  echo "$0: no DCASE2019 Task 1A root: set DCASE2019_TASK1A in db.sh (egs/TEMPLATE/db.sh) or pass --db_root DIR" >&2; exit 1
 fi
+if [ ! -d "$db_root" ]; then echo "$0: DCASE2019 Task 1A root '$db_root' is not a directory" >&2; exit 1; fi
 
 python -m maskspec.data.corpora.dcase2019 --db_root "$db_root" --out_dir "$data" --nj "$nj" \
   --valid_fraction "$valid_fraction"
-for set in train valid test; do validate_data_dir.sh --no-feats "$data/$set"; done
+for set in train valid test; do utils/validate_data_dir.sh --no-feats "$data/$set"; done

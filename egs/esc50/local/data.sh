@@ -3,7 +3,7 @@
 # and data/test_fold{1..5} (fold k), labels = the 50 category names in target order.
 set -euo pipefail
 . ./path.sh
-. ./db.sh
+. ./db.sh  # corpus roots
 
 db_root=$ESC50   # corpus root: meta/esc50.csv, audio/
 nj=4             # threads reading audio headers
@@ -16,13 +16,14 @@ Options:
   --db_root DIR   corpus root (default from db.sh: $db_root)
   --nj N          threads reading audio headers (default $nj)
   --data DIR      output folder (default $data)"
-. "$MAIN_ROOT/utils/parse_options.sh"
+. utils/parse_options.sh
 if [ $# -ne 0 ]; then echo "$0: unexpected argument '$1' (see --help)" >&2; exit 1; fi
-if [ ! -d "$db_root" ]; then
-  echo "$0: ESC-50 root '$db_root' not found: set ESC50 in db.sh or pass --db_root" >&2; exit 1
+if [ -z "$db_root" ]; then
+  echo "$0: no ESC-50 root: set ESC50 in db.sh (egs/TEMPLATE/db.sh) or pass --db_root DIR" >&2; exit 1
 fi
+if [ ! -d "$db_root" ]; then echo "$0: ESC-50 root '$db_root' is not a directory" >&2; exit 1; fi
 
 python -m maskspec.data.corpora.esc50 --db_root "$db_root" --out_dir "$data" --nj "$nj"
 for k in 1 2 3 4 5; do
-  for set in train_fold$k test_fold$k; do validate_data_dir.sh --no-feats "$data/$set"; done
+  for set in train_fold$k test_fold$k; do utils/validate_data_dir.sh --no-feats "$data/$set"; done
 done

@@ -4,9 +4,9 @@
 # valid = the --valid_fraction of split01_train whose keys come first in MD5 order; train = the rest.
 set -euo pipefail
 . ./path.sh
-. ./db.sh
+. ./db.sh  # corpus roots
 
-db_root=$OPENMIC2018   # corpus root: openmic-2018.npz, class-map.json, partitions/, audio/
+db_root=$OPENMIC   # corpus root: openmic-2018.npz, class-map.json, partitions/, audio/
 nj=4                   # threads reading audio headers
 data=data              # output folder of the data directories
 valid_fraction=0.1     # share of split01_train held out for validation
@@ -19,12 +19,13 @@ Options:
   --nj N                 threads reading audio headers (default $nj)
   --data DIR             output folder (default $data)
   --valid_fraction F     share of split01_train used for validation (default $valid_fraction)"
-. "$MAIN_ROOT/utils/parse_options.sh"
+. utils/parse_options.sh
 if [ $# -ne 0 ]; then echo "$0: unexpected argument '$1' (see --help)" >&2; exit 1; fi
-if [ ! -d "$db_root" ]; then
-  echo "$0: OpenMIC-2018 root '$db_root' not found: set OPENMIC2018 in db.sh or pass --db_root" >&2; exit 1
+if [ -z "$db_root" ]; then
+  echo "$0: no OpenMIC-2018 root: set OPENMIC in db.sh (egs/TEMPLATE/db.sh) or pass --db_root DIR" >&2; exit 1
 fi
+if [ ! -d "$db_root" ]; then echo "$0: OpenMIC-2018 root '$db_root' is not a directory" >&2; exit 1; fi
 
 python -m maskspec.data.corpora.openmic --db_root "$db_root" --out_dir "$data" --nj "$nj" \
   --valid_fraction "$valid_fraction"
-for set in train valid test; do validate_data_dir.sh --no-feats "$data/$set"; done
+for set in train valid test; do utils/validate_data_dir.sh --no-feats "$data/$set"; done

@@ -3,7 +3,7 @@
 # data/{train,valid,test} (35 words, utt2spk) and data/background_noise (noise for augmentation, no labels).
 set -euo pipefail
 . ./path.sh
-. ./db.sh
+. ./db.sh  # corpus roots
 
 db_root=$SPEECHCOMMANDS   # corpus root: <word>/, validation_list.txt, testing_list.txt, _background_noise_/
 nj=4                      # threads reading audio headers
@@ -16,12 +16,13 @@ Options:
   --db_root DIR   corpus root (default from db.sh: $db_root)
   --nj N          threads reading audio headers (default $nj)
   --data DIR      output folder (default $data)"
-. "$MAIN_ROOT/utils/parse_options.sh"
+. utils/parse_options.sh
 if [ $# -ne 0 ]; then echo "$0: unexpected argument '$1' (see --help)" >&2; exit 1; fi
-if [ ! -d "$db_root" ]; then
-  echo "$0: Speech Commands root '$db_root' not found: set SPEECHCOMMANDS in db.sh or pass --db_root" >&2; exit 1
+if [ -z "$db_root" ]; then
+  echo "$0: no Speech Commands root: set SPEECHCOMMANDS in db.sh (egs/TEMPLATE/db.sh) or pass --db_root DIR" >&2; exit 1
 fi
+if [ ! -d "$db_root" ]; then echo "$0: Speech Commands root '$db_root' is not a directory" >&2; exit 1; fi
 
 python -m maskspec.data.corpora.speechcommands --db_root "$db_root" --out_dir "$data" --nj "$nj"
-for set in train valid test; do validate_data_dir.sh --no-feats "$data/$set"; done
-if [ -d "$data/background_noise" ]; then validate_data_dir.sh --no-feats --no-labels "$data/background_noise"; fi
+for set in train valid test; do utils/validate_data_dir.sh --no-feats "$data/$set"; done
+if [ -d "$data/background_noise" ]; then utils/validate_data_dir.sh --no-feats --no-labels "$data/background_noise"; fi
