@@ -144,3 +144,15 @@ def test_paper_configs_are_accepted_by_the_training_clis():
                                                    "--exp_dir", "e", "--init", "none"])
         assert args.balanced_sampling is balanced and args.patch_drop == 200 and args.layer_decay == 0.75
         assert args.label_smoothing == 0.1 and args.epochs == 80
+
+
+def test_class_names_safe_and_unique(tmp_path):
+    """Display names become label-list-safe names; two that differ only in punctuation are told apart by mid."""
+    from maskspec.data.corpora.audioset import read_classes
+
+    path = tmp_path / "class_labels_indices.csv"
+    path.write_text('index,mid,display_name\n0,/m/a1,"Dog, bark"\n1,/m/b2,"Dog (bark)"\n2,/m/c3,"Dog bark"\n')
+    names, mid2name, _ = read_classes(str(path))
+    assert names == ["Dog_bark", "Dog_(bark)", "Dog_bark_m_c3"]
+    assert mid2name["/m/c3"] == "Dog_bark_m_c3"
+    assert all("," not in n and " " not in n for n in names)

@@ -54,6 +54,11 @@ def test_missing_setup_file_fails(tmp_path):
     (fx.root / "evaluation_setup" / "fold1_evaluate.csv").unlink()
     proc = run_script(["local/data.sh", "--db_root", str(fx.root)], work, check=False)
     assert proc.returncode != 0 and "fold1_evaluate.csv" in proc.stderr
+    proc = run_script(["run.sh", "--help"], work)
+    assert "DCASE2019 Task 1A recipe" in proc.stdout and "--init ../audioset/exp/pretrain_base/model.pt" in proc.stdout
+    proc = run_script(["run.sh", "--train-sets", "x"], work, check=False)
+    assert proc.returncode != 0 and "--train-sets" in proc.stderr and not (work / "data").exists()
+
 
 
 def test_comma_separated_setup_file_is_rejected(tmp_path):

@@ -66,6 +66,8 @@ def test_each_fold_scored_and_five_folds_averaged(prepared):
     assert acc["mean"] == pytest.approx(statistics.mean(accuracies))
     assert acc["std"] == pytest.approx(statistics.stdev(accuracies))
     assert "test_folds" in (work / "exp" / "RESULTS.md").read_text()
+    # the test fold only monitors: model.pt is the last epoch's weights, not the best on the test fold
+    assert "model.pt: mean of the checkpoints after epochs [1]" in (exp / "fold3" / "log" / "finetune.log").read_text()
 
 
 def test_missing_meta_fails_naming_it(tmp_path):

@@ -67,6 +67,11 @@ def test_missing_npz_or_partition_fails(tmp_path):
     (fx.root / "openmic-2018.npz").unlink()
     proc = run_script(["local/data.sh", "--db_root", str(fx.root)], work, check=False)
     assert proc.returncode != 0 and "openmic-2018.npz" in proc.stderr
+    proc = run_script(["run.sh", "--help"], work)
+    assert "OpenMIC-2018 recipe" in proc.stdout and "--init ../audioset/exp/pretrain_base/model.pt" in proc.stdout
+    proc = run_script(["run.sh", "--train-sets", "x"], work, check=False)
+    assert proc.returncode != 0 and "--train-sets" in proc.stderr and not (work / "data").exists()
+
 
 
 def test_partial_labels_masked_in_the_score(prepared):

@@ -55,6 +55,11 @@ def test_missing_list_or_listed_file_fails(tmp_path):
     (fx.root / "testing_list.txt").write_text("yes/ffffffff_nohash_0.wav\n")
     proc = run_script(["local/data.sh", "--db_root", str(fx.root)], work, check=False)
     assert proc.returncode != 0 and "ffffffff_nohash_0.wav" in proc.stderr
+    proc = run_script(["run.sh", "--help"], work)
+    assert "Speech Commands V2 recipe" in proc.stdout and "--init ../audioset/exp/pretrain_base/model.pt" in proc.stdout
+    proc = run_script(["run.sh", "--train-sets", "x"], work, check=False)
+    assert proc.returncode != 0 and "--train-sets" in proc.stderr and not (work / "data").exists()
+
 
 
 def test_finetuned_and_scored_on_test(prepared):

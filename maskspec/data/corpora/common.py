@@ -107,12 +107,16 @@ def audio_durations(paths: Iterable[str], nj: int = 4) -> tuple[dict[str, float]
     paths = list(dict.fromkeys(paths))
     durs: dict[str, float] = {}
     errors: dict[str, str] = {}
+    chunk = 10000  # Executor.map submits everything at once: bound the futures alive for AudioSet's 2M files
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, nj)) as pool:
-        for path, dur, err in pool.map(_duration, paths, chunksize=256):
-            if err is None:
-                durs[path] = dur
-            else:
-                errors[path] = err
+        for start in range(0, len(paths), chunk):
+            for path, dur, err in pool.map(_duration, paths[start:start + chunk]):
+                if err is None:
+                    durs[path] = dur
+                else:
+                    errors[path] = err
+            if len(paths) > chunk:
+                log.info("read %d of %d audio headers", min(start + chunk, len(paths)), len(paths))
     return durs, errors
 
 
