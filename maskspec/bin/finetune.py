@@ -134,17 +134,6 @@ def resolve_model(args, init: Optional[dict], num_mel_bins: int):
     return cfg
 
 
-def read_fbank(data_dir: str) -> dict:
-    """Resolved fbank settings of <data_dir>/fbank.yaml (the model file needs them to featurise raw audio)."""
-    from maskspec.features.fbank import FbankConfig
-
-    path = os.path.join(data_dir, "fbank.yaml")
-    if not os.path.isfile(path):
-        raise ValueError(f"{path} is missing: the model file needs the feature settings (utils/make_fbank.sh "
-                         f"writes it next to feats.scp)")
-    return FbankConfig.from_yaml(path).to_dict()
-
-
 def build_sampler(args, train_set, dist_info):
     from maskspec.data.balanced import WeightedDistributedSampler, class_balanced_weights
     from maskspec.train import distributed as D
@@ -201,7 +190,7 @@ def run(args) -> int:
     import torch
 
     from maskspec.data.datadir import read_classes
-    from maskspec.data.dataset import FeatDataset, collate, load_stats
+    from maskspec.data.dataset import FeatDataset, collate
     from maskspec.data.feats import load_feat
     from maskspec.features.fbank import FbankConfig
     from maskspec.models.classifier import AudioClassifier
@@ -211,6 +200,7 @@ def run(args) -> int:
     from maskspec.tasks.classification import ClassificationTask, infer_task_type, load_init, read_init
     from maskspec.tasks.metrics import PRIMARY_METRIC
     from maskspec.train import distributed as D
+    from maskspec.train.cli import load_input_stats, read_fbank_config
     from maskspec.train.config import resolve_training_args, save_config
     from maskspec.train.logs import setup_logging
     from maskspec.train.optim import param_groups
@@ -225,9 +215,8 @@ def run(args) -> int:
         init = None if args.init.strip().lower() == "none" else read_init(args.init)
         if args.normalize is None:
             args.normalize = (init or {}).get("normalize") or "per_bin"
-        args.stats = args.stats or os.path.join(args.train_data, "stats.json")
-        stats = load_stats(args.stats) if args.normalize != "none" or os.path.isfile(args.stats) else None
-        fbank = read_fbank(args.train_data)
+        stats = load_input_stats(args)
+        fbank = read_fbank_config(args.train_data, required=True)
         if init is not None and init.get("fbank_config"):
             init_fbank = FbankConfig.from_dict(dict(init["fbank_config"]), source=f"--init {args.init}").to_dict()
             diff = sorted(k for k in fbank if fbank[k] != init_fbank.get(k))
@@ -319,16 +308,9 @@ def _finite(value):
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return run(args)
-    except Exception as e:  # noqa: BLE001 - every failure becomes one clear line and exit status 1
-        print(f"{PROG}: error: {e}", file=sys.stderr)
-        for handler in logging.getLogger("maskspec").handlers:  # also into train.log, without a 2nd stderr line
-            if isinstance(handler, logging.FileHandler):
-                handler.handle(logging.makeLogRecord(dict(name=PROG, levelno=logging.ERROR, levelname="ERROR",
-                                                          msg=f"{type(e).__name__}: {e}")))
-        return 1
+    from maskspec.train.cli import run_main
+
+    return run_main(PROG, build_parser, run, argv)
 
 
 if __name__ == "__main__":

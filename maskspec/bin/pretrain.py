@@ -19,8 +19,6 @@ import os
 import sys
 from typing import Optional, Sequence
 
-import yaml
-
 PROG = "maskspec.bin.pretrain"
 # Model options that may be given one by one; None = take the value from --model / --model_conf.
 MODEL_OVERRIDES = (("patch_size", int), ("num_frames", int), ("embed_dim", int), ("depth", int),
@@ -72,26 +70,15 @@ def resolve_model(args, num_mel_bins: int):
     return cfg
 
 
-def read_fbank_config(data_dir: str) -> Optional[dict]:
-    path = os.path.join(data_dir, "fbank.yaml")
-    if not os.path.isfile(path):
-        logger.warning("%s not found: the checkpoints and model file will not record the feature settings", path)
-        return None
-    with open(path, encoding="utf-8") as f:
-        conf = yaml.safe_load(f)
-    if not isinstance(conf, dict):
-        raise ValueError(f"{path}: expected a YAML mapping of fbank settings")
-    return conf
-
-
 def run(args) -> int:
-    from maskspec.data.dataset import FeatDataset, collate, load_stats
+    from maskspec.data.dataset import FeatDataset, collate
     from maskspec.data.feats import load_feat
     from maskspec.models.configs import count_parameters
     from maskspec.models.maskspec import MaskSpecModel
     from maskspec.models.model_file import save_model_file
     from maskspec.tasks.pretrain import PretrainTask
     from maskspec.train import distributed as D
+    from maskspec.train.cli import load_input_stats, read_fbank_config
     from maskspec.train.config import resolve_training_args, save_config
     from maskspec.train.logs import setup_logging
     from maskspec.train.optim import param_groups
@@ -104,9 +91,8 @@ def run(args) -> int:
         resolve_training_args(args, dist_info.world_size, dist_info.device.type)
         if args.valid_batch_size < 0 or args.num_images < 0:
             raise ValueError("--valid_batch_size and --num_images must not be negative")
-        args.stats = args.stats or os.path.join(args.train_data, "stats.json")
-        stats = load_stats(args.stats) if args.normalize != "none" or os.path.isfile(args.stats) else None
-        fbank = read_fbank_config(args.train_data)
+        stats = load_input_stats(args)
+        fbank = read_fbank_config(args.train_data, required=False)
         train_set = FeatDataset(args.train_data, None, stats, args.normalize, crop="random", seed=args.seed)
         num_mel_bins = len(stats["mean"]) if stats else load_feat(train_set.specs[0]).shape[1]
         cfg = resolve_model(args, num_mel_bins)
@@ -151,16 +137,9 @@ def run(args) -> int:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        return run(args)
-    except Exception as e:  # noqa: BLE001 - every failure becomes one clear line and exit status 1
-        print(f"{PROG}: error: {e}", file=sys.stderr)
-        for handler in logging.getLogger("maskspec").handlers:  # also into train.log, without a 2nd stderr line
-            if isinstance(handler, logging.FileHandler):
-                handler.handle(logging.makeLogRecord(dict(name=PROG, levelno=logging.ERROR, levelname="ERROR",
-                                                          msg=f"{type(e).__name__}: {e}")))
-        return 1
+    from maskspec.train.cli import run_main
+
+    return run_main(PROG, build_parser, run, argv)
 
 
 if __name__ == "__main__":
