@@ -17,6 +17,7 @@ Exit status 0 on success, 1 on an error (message on stderr), 2 on bad options.
 """
 from __future__ import annotations
 
+import sys
 from typing import Optional, Sequence
 
 PROG = "maskspec.bin.finetune"
