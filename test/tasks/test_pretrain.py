@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import shutil
 import subprocess
 import sys
@@ -111,7 +112,16 @@ def run_cli(*args, timeout=300, launcher=None):
     cmd = (launcher or [sys.executable, "-m"]) + ["maskspec.bin.pretrain", *map(str, args)]
     # one thread: a tiny model gains nothing from more, and spinning OpenMP threads crawl on a busy CI machine
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    # own process group: on a timeout torchrun's workers are killed too, not left waiting on each other
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
 def test_tiny_pretraining_run_beats_mean_prediction(corpus, tmp_path):
