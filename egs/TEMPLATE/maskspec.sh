@@ -123,13 +123,13 @@ done
 [[ $ngpu =~ ^[0-9]+$ ]] || die "--ngpu must be a non-negative integer, got '$ngpu'"
 [[ $nj =~ ^[1-9][0-9]*$ ]] || die "--nj must be a positive integer, got '$nj'"
 [[ $stats_max_utts =~ ^[0-9]+$ ]] || die "--stats_max_utts must be a non-negative integer, got '$stats_max_utts'"
+in_stages() {  # <n>: is stage n selected?
+  [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]
+}
 [[ $pretrain == auto || $pretrain == true || $pretrain == false ]] \
   || die "--pretrain must be auto, true or false, got '$pretrain'"
 [[ $feats_filetype == ark || $feats_filetype == hdf5 ]] || die "--feats_filetype must be ark or hdf5"
 [[ $feats_dtype == float32 || $feats_dtype == float16 ]] || die "--feats_dtype must be float32 or float16"
-for f in fbank_config pretrain_config finetune_config linear_probe_config; do
-  [ -z "${!f}" ] || [ -f "${!f}" ] || die "--$f: no such file '${!f}'"
-done
 [ -n "$linear_probe_config" ] || linear_probe_config=$finetune_config
 for v in folds; do
   for f in ${!v}; do [[ $f =~ ^[A-Za-z0-9_.-]+$ ]] || die "--folds: bad fold name '$f'"; done
@@ -206,8 +206,22 @@ add_set() {
 if [ "$run_pretrain" = true ]; then
   add_set "$pretrain_set" "$pretrain_valid_set"
 fi
-# shellcheck disable=SC2046,SC2086
-add_set $(expand_sets $train_set $valid_set $test_sets)
+# Plain assignments, so that an error inside expand_sets stops the script (set -e).
+# shellcheck disable=SC2086
+train_sets=$(expand_sets $train_set)
+# shellcheck disable=SC2086
+eval_sets=$(expand_sets $valid_set $test_sets)
+# shellcheck disable=SC2086
+add_set $train_sets $eval_sets
+# The configs of the selected stages must exist before anything runs.
+config_checks=()
+in_stages 2 && config_checks+=(fbank_config)
+in_stages 3 && [ "$run_pretrain" = true ] && config_checks+=(pretrain_config)
+in_stages 4 && config_checks+=(finetune_config)
+in_stages 4 && [ "$linear_probe" = true ] && config_checks+=(linear_probe_config)
+for f in ${config_checks[@]+"${config_checks[@]}"}; do
+  [ -f "${!f}" ] || die "--$f: no such file '${!f}'"
+done
 
 # ---------------------------------------------------------------------------------------------------------
 # Completion markers. A .done file holds the settings the work was made with (commands and config
@@ -285,9 +299,6 @@ train_launcher() {  # <module> -> words of the command before the module's optio
   fi
 }
 
-in_stages() {  # <n>: is stage n selected?
-  [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]
-}
 
 log "$0 $*"
 log "sets: ${all_sets[*]:-none}; pre-training: $run_pretrain; fine-tuning from: ${init_checkpoint}"
@@ -296,27 +307,26 @@ log "sets: ${all_sets[*]:-none}; pre-training: $run_pretrain; fine-tuning from: 
 if in_stages 1; then
   log "Stage 1: data preparation (local/data.sh ${local_data_opts})"
   [ -x local/data.sh ] || die "local/data.sh is missing or not executable"
+  # One marker per set (data/<set>/.done): recipes that write differently named sets with other options
+  # (e.g. egs/mini --seed) do not clash, while a set remade with other options is caught.
   fingerprint="local/data.sh ${local_data_opts}
 $(fingerprint_file local/data.sh)"
-  all_present=true
+  complete=true
   for dset in ${all_sets[@]+"${all_sets[@]}"}; do
-    [ -f "$datadir/$dset/wav.scp" ] || all_present=false
+    is_done "$datadir/$dset" "$fingerprint" || { complete=false; break; }
   done
-  if [ "$all_present" = true ] && is_done "$datadir" "$fingerprint"; then
-    log "Stage 1: $datadir is complete ($datadir/.done); skipping (--overwrite true redoes it)"
+  if [ "$complete" = true ]; then
+    log "Stage 1: ${all_sets[*]} in $datadir are complete (.done); skipping (--overwrite true redoes them)"
   else
     # shellcheck disable=SC2086
     local/data.sh ${local_data_opts} || die "local/data.sh ${local_data_opts} failed (its messages are above)"
-    for dset in ${all_sets[@]+"${all_sets[@]}"}; do
-      [ -d "$datadir/$dset" ] || die "local/data.sh did not write $datadir/$dset (a set this run needs)"
-    done
-    mkdir -p "$datadir"
-    mark_done "$datadir" "$fingerprint"
   fi
   for dset in ${all_sets[@]+"${all_sets[@]}"}; do
+    [ -d "$datadir/$dset" ] || die "local/data.sh did not write $datadir/$dset (a set this run needs)"
     opts=(--no-feats)
     [ -f "$datadir/$dset/utt2label" ] || opts+=(--no-labels)
     utils/validate_data_dir.sh "${opts[@]}" "$datadir/$dset" >&2 || die "$datadir/$dset is not a valid data directory"
+    [ "$complete" = true ] || mark_done "$datadir/$dset" "$fingerprint"
   done
 fi
 
@@ -352,8 +362,8 @@ $(for f in wav.scp segments utt2label utt2label_known labels.txt; do [ ! -f "$sr
   # Normalisation statistics: pre-training and each fine-tuning training set measure their own.
   stats_sets=()
   [ "$run_pretrain" = false ] || stats_sets+=("$pretrain_set")
-  # shellcheck disable=SC2207,SC2086
-  stats_sets+=($(expand_sets $train_set))
+  # shellcheck disable=SC2206
+  stats_sets+=($train_sets)
   for dset in ${stats_sets[@]+"${stats_sets[@]}"}; do
     dst=$feats_root/$dset
     if [ -f "$dst/stats.json" ] && [ "$overwrite" = false ] && [ "$dst/stats.json" -nt "$dst/feats.scp" ]; then

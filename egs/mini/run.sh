@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Mini recipe: the whole MaskSpec pipeline (data, fbank, pre-training, fine-tuning, scoring) on a generated
+# corpus of 2 s sound events, with a tiny transformer on CPU. Compares the pre-trained model with a
+# from-scratch baseline and a linear probe in exp/RESULTS.md. See README.md.
+set -euo pipefail
+
+quick=false  # true: fewer clips and epochs, under 3 minutes on 2 CPU cores (what the tests run)
+seed=0       # corpus and training seed; sets and experiments get the suffix _seed<N> unless it is 0
+
+# --quick and --seed are this script's; every other option goes to maskspec.sh (see ./maskspec.sh --help).
+args=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick | --seed)
+      [ $# -ge 2 ] || { echo "$0: option $1 needs a value" >&2; exit 1; }
+      printf -v "${1#--}" '%s' "$2"
+      shift 2 ;;
+    --help | -h)
+      echo "Usage: $0 [--quick true|false] [--seed N] [maskspec.sh options, e.g. --stage 3]"
+      echo "  --quick ($quick)  fewer clips and epochs; --seed ($seed)  corpus and training seed"
+      exec ./maskspec.sh --help ;;
+    *) args+=("$1"); shift ;;
+  esac
+done
+[[ $quick == true || $quick == false ]] || { echo "$0: --quick takes true or false, got '$quick'" >&2; exit 1; }
+[[ $seed =~ ^[0-9]+$ ]] || { echo "$0: --seed must be a non-negative integer, got '$seed'" >&2; exit 1; }
+
+# One thread per process: the tiny model gains little from more, and loses much when the cores are shared.
+export OMP_NUM_THREADS=1
+
+# The quick variant: a smaller corpus (local/data.sh --quick true) and shorter schedules.
+suffix=""
+pretrain_args="--seed $seed"
+finetune_args="--seed $seed"
+if [ "$quick" = true ]; then
+  suffix=_quick
+  pretrain_args+=" --epochs 10 --warmup_epochs 1 --batch_size 32 --lr 3e-4"
+fi
+[ "$seed" -eq 0 ] || suffix+=_seed$seed
+
+./maskspec.sh \
+  --local_data_opts "--quick $quick --seed $seed${suffix:+ --suffix $suffix}" \
+  --nj 2 \
+  --fbank_config conf/fbank.yaml \
+  --pretrain_set "pretrain$suffix" --pretrain_valid_set "valid$suffix" \
+  --train_set "train$suffix" --valid_set "valid$suffix" --test_sets "test$suffix" \
+  --pretrain_config conf/pretrain_mini.yaml --pretrain_args "$pretrain_args" --pretrain_tag "mini$suffix" \
+  --finetune_config conf/finetune_mini.yaml --finetune_args "$finetune_args" --tag "mini$suffix" \
+  --scratch_baseline true \
+  --linear_probe true --linear_probe_config conf/linear_probe_mini.yaml \
+  ${args[@]+"${args[@]}"}
