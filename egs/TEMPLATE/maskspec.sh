@@ -222,11 +222,17 @@ in_stages 4 && [ "$linear_probe" = true ] && config_checks+=(linear_probe_config
 for f in ${config_checks[@]+"${config_checks[@]}"}; do
   [ -f "${!f}" ] || die "--$f: no such file '${!f}'"
 done
+if [ "$run_pretrain" = true ] && in_stages 3; then
+  [ -n "$pretrain_set" ] || die "stage 3 needs --pretrain_set (or --init <checkpoint> to skip pre-training)"
+  [ -n "$pretrain_valid_set" ] || die "stage 3 needs --pretrain_valid_set or --valid_set"
+fi
+in_stages 4 && [ -z "$train_set" ] && die "stage 4 needs --train_set"
+in_stages 5 && [ -z "$test_sets" ] && die "stage 5 needs --test_sets"
 
 # ---------------------------------------------------------------------------------------------------------
 # Completion markers. A .done file holds the settings the work was made with (commands and config
 # checksums); a marker with other settings is not trusted silently.
-fingerprint_file() {  # <file>: name, size and checksum, so an edited config changes the fingerprint
+fingerprint_file() {  # <file>: its name and checksum, so an edited config changes the fingerprint
   [ -e "$1" ] || { echo "$1 (missing)"; return; }
   echo "$1 $(md5sum < "$1" | cut -d' ' -f1)"
 }
@@ -299,8 +305,7 @@ train_launcher() {  # <module> -> words of the command before the module's optio
   fi
 }
 
-
-log "$0 $*"
+log "${replay_command}"
 log "sets: ${all_sets[*]:-none}; pre-training: $run_pretrain; fine-tuning from: ${init_checkpoint}"
 
 # ---------------------------------------------------------------------------------------------------------
@@ -361,7 +366,7 @@ $(for f in wav.scp segments utt2label utt2label_known labels.txt; do [ ! -f "$sr
 
   # Normalisation statistics: pre-training and each fine-tuning training set measure their own.
   stats_sets=()
-  [ "$run_pretrain" = false ] || stats_sets+=("$pretrain_set")
+  [ "$run_pretrain" = false ] || [ -z "$pretrain_set" ] || stats_sets+=("$pretrain_set")
   # shellcheck disable=SC2206
   stats_sets+=($train_sets)
   for dset in ${stats_sets[@]+"${stats_sets[@]}"}; do
@@ -380,10 +385,8 @@ fi
 # ---------------------------------------------------------------------------------------------------------
 if in_stages 3; then
   if [ "$run_pretrain" = false ]; then
-    log "Stage 3: skipped (--init $init given; --pretrain true would pre-train here)"
+    log "Stage 3: skipped (--pretrain $pretrain with --init '$init'; --pretrain true --init '' pre-trains here)"
   else
-    [ -n "$pretrain_set" ] || die "stage 3 needs --pretrain_set (or --init <checkpoint> to skip it)"
-    [ -n "$pretrain_valid_set" ] || die "stage 3 needs --pretrain_valid_set or --valid_set"
     train_data=$feats_root/$pretrain_set
     for f in "$train_data/.done" "$feats_root/$pretrain_valid_set/.done" "$train_data/stats.json"; do
       [ -f "$f" ] || die "stage 3 needs $f: run stage 2 first"
@@ -411,7 +414,7 @@ $(fingerprint_file "$train_data/feats.scp")"
 fi
 
 # ---------------------------------------------------------------------------------------------------------
-# The fine-tuned models: name, config, extra options.
+# The fine-tuned models (folder names under $finetune_exp); see the help text.
 models=()
 if [ "$init" = none ]; then
   models+=(scratch)
@@ -468,7 +471,6 @@ fi
 # ---------------------------------------------------------------------------------------------------------
 if in_stages 5; then
   log "Stage 5: scoring ${models[*]} on ${test_sets}"
-  [ -n "$test_sets" ] || die "stage 5 needs --test_sets"
   if [ "$ngpu" -gt 0 ]; then score_device=cuda; else score_device=cpu; fi
   for model in "${models[@]}"; do
     for test_pattern in $test_sets; do
