@@ -31,6 +31,7 @@ from maskspec.train import distributed as D
 from maskspec.train.checkpoint import (BEST_NAME, CHECKPOINT_VERSION, checkpoint_dir, checkpoint_name,
                                        load_checkpoint, load_latest_checkpoint, prune_checkpoints,
                                        remove_stale_temporaries, save_checkpoint)
+from maskspec.train.history import write_history
 from maskspec.train.logs import Throughput, format_duration, make_writer, progress_bar
 from maskspec.train.optim import WarmupCosineSchedule, build_optimizer
 from maskspec.train.rng import derived_seed, get_rng_state, seed_everything, set_rng_state
@@ -146,6 +147,8 @@ class Trainer:
         self.step = 0  # optimiser steps so far
         self.best_value: Optional[float] = None
         self.last_valid: dict = {}
+        self.history: list[dict] = []  # one entry per epoch end (maskspec.train.history)
+        self.epoch_loss = [0.0, 0]  # sum and count of this epoch's step losses, for its history entry
         self.writer = None
         self._ddp: Optional[DistributedDataParallel] = None
 
@@ -181,7 +184,8 @@ class Trainer:
         state = dict(version=CHECKPOINT_VERSION, epoch=self.epoch, batches_done=self.batches_done, step=self.step,
                      model=self.unwrapped.state_dict(), optimizer=None, scheduler=None, scaler=None, rng=None,
                      args=_plain(vars(self.args)), world_size=self.dist.world_size, best_metric=self.best_value,
-                     best_metric_name=self.best_metric_name, best_mode=self.best_mode, valid=_plain(self.last_valid))
+                     best_metric_name=self.best_metric_name, best_mode=self.best_mode, valid=_plain(self.last_valid),
+                     history=_plain(self.history), epoch_loss=list(self.epoch_loss))
         state.update({k: _plain(v) for k, v in self.metadata.items()})
         if full:
             state.update(optimizer=self.optimizer.state_dict(), scheduler=self.scheduler.state_dict(),
@@ -213,6 +217,8 @@ class Trainer:
             self.scaler.load_state_dict(ckpt["scaler"])
         self.epoch, self.batches_done, self.step = int(ckpt["epoch"]), int(ckpt["batches_done"]), int(ckpt["step"])
         self.best_value, self.last_valid = ckpt.get("best_metric"), dict(ckpt.get("valid") or {})
+        self.history = list(ckpt.get("history") or [])
+        self.epoch_loss = list(ckpt.get("epoch_loss") or [0.0, 0])
         old = ckpt.get("args", {})
         old_micro = old.get("batch_size", self.args.batch_size) * ckpt.get("world_size", 1)
         new_micro = self.args.batch_size * self.dist.world_size
@@ -320,6 +326,7 @@ class Trainer:
                 loss_sum.zero_()
                 meter.update(samples_per_step)
                 log_loss, log_gn, log_steps = log_loss + step_loss, log_gn + step_gn, log_steps + 1
+                self.epoch_loss = [self.epoch_loss[0] + step_loss, self.epoch_loss[1] + 1]
                 if bar is not None:
                     bar.update(1)
                     bar.set_postfix(loss=f"{step_loss:.4f}")
@@ -397,6 +404,14 @@ class Trainer:
                     self.task.on_epoch_end(self.model, epoch_1based, self.exp_dir, self.writer)
             finally:
                 self.model.train()
+        loss_sum, loss_steps = self.epoch_loss
+        entry = dict(epoch=epoch_1based, step=self.step,
+                     train_loss=loss_sum / loss_steps if loss_steps else None,
+                     lr=self.scheduler.lr_at(max(self.step - 1, 0)), **results)
+        self.history.append(_plain(entry))
+        self.epoch_loss = [0.0, 0]
+        if self.dist.is_main:
+            write_history(self.exp_dir, self.history)
         if finished:
             self.epoch, self.batches_done = self.epoch + 1, 0
         self._save(epoch_1based)

@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from maskspec.train.checkpoint import list_checkpoints, load_checkpoint
+from maskspec.train.history import read_history
 from maskspec.train.trainer import NonFiniteError
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -79,6 +80,9 @@ def test_killed_run_resumes_to_identical_weights(toy_data, tmp_path):
     assert a.keys() == b.keys()
     for k in a:
         assert torch.equal(a[k], b[k]), k
+    # the per-epoch record continues across the kill: same entries, same losses (the partial epoch's loss sum
+    # travels in the checkpoint)
+    assert read_history(str(tmp_path / "ref")) == read_history(str(exp))
 
 
 def test_nan_loss_stops_naming_the_step_without_checkpoint(toy_data, tmp_path):
@@ -132,6 +136,10 @@ def test_best_checkpoint_epoch_hook_and_max_steps(toy_data, tmp_path):
     best = load_checkpoint(tmp_path / "checkpoints" / "best.pt")
     assert best["optimizer"] is None and best["best_metric"] == pytest.approx(min(best["valid"].values()))
     assert last["kind"] == "toy" and last["args"]["max_steps"] == 7
+    history = read_history(str(tmp_path))
+    assert [(h["epoch"], h["step"]) for h in history] == [(1, 5), (2, 7)]
+    assert history[-1]["loss"] == pytest.approx(last["valid"]["loss"]) and history[0]["train_loss"] > 0
+    assert (tmp_path / "curves.png").stat().st_size > 0
     # rerunning with the same max_steps has nothing left to do
     again = make_trainer(data, str(tmp_path), args, ToyTask(), stats).fit()
     assert again["step"] == 7 and again["resumed_from"] == ckpts[-1]
