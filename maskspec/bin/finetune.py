@@ -73,6 +73,13 @@ def build_parser():
     a.add_argument("--num_freq_masks", type=int, default=1, help="frequency masks per clip")
     a.add_argument("--num_time_masks", type=int, default=1, help="time masks per clip")
     a.add_argument("--time_shift", type=int, default=0, help="max random roll in frames")
+    a.add_argument("--gain_db", type=float, default=0.0, help="random gain in [-gain_db, gain_db] dB per clip")
+    a.add_argument("--filter_db", type=float, default=0.0, help="random smooth filter within +-filter_db dB")
+    a.add_argument("--filter_points", type=int, default=5, help="control points of the random filter curve")
+    a.add_argument("--noise_prob", type=float, default=0.0,
+                   help="share of clips given another clip of the batch as background noise")
+    a.add_argument("--noise_snr_min", type=float, default=10.0, help="lowest background SNR (dB)")
+    a.add_argument("--noise_snr_max", type=float, default=30.0, help="highest background SNR (dB)")
     a.add_argument("--patch_drop", type=int, default=0, help="patches dropped per clip (patch-out)")
     add_training_args(p)
     # the paper's fine-tuning settings (maskspec-paper.md); batch_size is per GPU
@@ -97,6 +104,9 @@ def check_args(args) -> None:
     for ok, message in checks:
         if not ok:
             raise ValueError(message)
+    from maskspec.tasks.augment import AugmentConfig
+
+    AugmentConfig.from_args(args)  # the augmentation options' own checks
     if args.average_last > 1 and args.keep_checkpoints and (
             args.keep_checkpoints < args.average_last or args.save_interval_steps):
         raise ValueError(f"--average_last {args.average_last} needs the last {args.average_last} epoch-end "

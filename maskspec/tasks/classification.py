@@ -21,7 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from maskspec.tasks.augment import AugmentConfig, augment_batch
+from maskspec.tasks.augment import AugmentConfig, LogMelScale, augment_batch
 from maskspec.tasks.inference import DEFAULT_BATCH_WINDOWS, predict_many
 from maskspec.tasks.metrics import PRIMARY_METRIC, compute_metrics
 from maskspec.train import distributed as D
@@ -73,7 +73,9 @@ class ClassificationTask:
         task_type: single_label or multi_label.
         num_frames: training window length; also the validation window.
         label_smoothing: see classification_loss.
-        augment: training-time augmentation (mixup, SpecAugment, time shift).
+        augment: training-time augmentation (mixup, SpecAugment, time shift, gain, filter, background).
+        feature_scale: how the features relate to mel power (``LogMelScale.from_features``); required when
+            ``augment`` has gain, filter or background on.
         patch_drop: patches dropped per training clip (patch-out), 0 = none.
         freeze_encoder: linear probe; the encoder stays in eval mode (no drop-path) during training.
         valid_hop: validation window hop (default half a window).
@@ -83,7 +85,7 @@ class ClassificationTask:
     def __init__(self, task_type: str, num_frames: int, label_smoothing: float = 0.0,
                  augment: Optional[AugmentConfig] = None, patch_drop: int = 0, freeze_encoder: bool = False,
                  valid_hop: Optional[int] = None, batch_windows: int = DEFAULT_BATCH_WINDOWS,
-                 classes: Optional[Sequence[str]] = None):
+                 classes: Optional[Sequence[str]] = None, feature_scale: Optional[LogMelScale] = None):
         if task_type not in TASK_TYPES:
             raise ValueError(f"task_type must be one of {TASK_TYPES}, got {task_type!r}")
         if not 0.0 <= label_smoothing < 1.0:
@@ -92,6 +94,12 @@ class ClassificationTask:
             raise ValueError(f"patch_drop must be >= 0, got {patch_drop}")
         self.task_type, self.num_frames, self.label_smoothing = task_type, num_frames, label_smoothing
         self.augment = augment or AugmentConfig()
+        if self.augment.needs_scale and feature_scale is None:
+            raise ValueError("gain_db, filter_db and noise_prob need the feature scale (stats, fbank settings)")
+        if self.augment.needs_scale and feature_scale.use_energy:
+            raise ValueError("gain_db, filter_db and noise_prob need features without the energy column "
+                             "(fbank use_energy: false)")
+        self.feature_scale = feature_scale
         self.patch_drop, self.freeze_encoder = patch_drop, freeze_encoder
         self.valid_hop = valid_hop or max(1, num_frames // 2)
         self.batch_windows, self.classes = batch_windows, classes
@@ -101,7 +109,7 @@ class ClassificationTask:
             _core(model).encoder.eval()  # the trainer puts the whole model in train mode every epoch
         known = batch["known"] if self.task_type == "multi_label" else None
         # Global torch RNG: the trainer saves and restores it, so a resumed run draws the same augmentation.
-        x, y, known = augment_batch(self.augment, batch["feats"], batch["target"], known)
+        x, y, known = augment_batch(self.augment, batch["feats"], batch["target"], known, scale=self.feature_scale)
         logits = model(x, num_drop=self.patch_drop)
         loss = classification_loss(logits, y, known, self.task_type, self.label_smoothing)
         return loss, {}

@@ -102,7 +102,7 @@ def run_finetuning(args) -> int:
     from maskspec.models.classifier import AudioClassifier
     from maskspec.models.configs import count_parameters, describe
     from maskspec.models.model_file import save_model_file
-    from maskspec.tasks.augment import AugmentConfig
+    from maskspec.tasks.augment import AugmentConfig, LogMelScale
     from maskspec.tasks.classification import ClassificationTask, infer_task_type, load_init, read_init
     from maskspec.tasks.metrics import PRIMARY_METRIC
     from maskspec.train import distributed as D
@@ -164,12 +164,9 @@ def run_finetuning(args) -> int:
         logger.info("trainable parameters: %d", count_parameters(model, trainable_only=True))
 
         task = ClassificationTask(
-            args.task_type, cfg.num_frames, args.label_smoothing,
-            AugmentConfig(mixup=args.mixup, mixup_prob=args.mixup_prob, freqm=args.freqm, timem=args.timem,
-                          num_freq_masks=args.num_freq_masks, num_time_masks=args.num_time_masks,
-                          time_shift=args.time_shift),
+            args.task_type, cfg.num_frames, args.label_smoothing, AugmentConfig.from_args(args),
             patch_drop=args.patch_drop, freeze_encoder=args.freeze_encoder, valid_hop=args.valid_hop_frames,
-            classes=classes)
+            classes=classes, feature_scale=LogMelScale.from_features(stats, args.normalize, fbank))
         metadata = dict(kind="classifier", model_config=cfg.to_dict(), fbank_config=fbank, stats=stats,
                         classes=classes, task_type=args.task_type)
         trainer = Trainer(model=model, task=task, train_dataset=train_set,

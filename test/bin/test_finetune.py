@@ -82,8 +82,9 @@ def test_finetune_from_pretrained_then_score(data, pretrain_ckpt, tmp_path):
     exp = tmp_path / "exp"
     rc = finetune.main(["--train_data", data["train"], "--valid_data", data["valid"], "--exp_dir", str(exp),
                         "--init", ckpt, "--mixup", "0.5", "--freqm", "4", "--timem", "8", "--time_shift", "4",
+                        "--gain_db", "7", "--filter_db", "5", "--noise_prob", "0.5",
                         "--patch_drop", "2", "--label_smoothing", "0.1", *COMMON])
-    assert rc == 0
+    assert rc == 0 and "gain_db: 7.0" in (exp / "config.yaml").read_text()
     log = (exp / "train.log").read_text()
     assert "loaded" in log and "single_label, 3 classes" in log and "validation" in log
     mf = load_model_file(exp / "model.pt")

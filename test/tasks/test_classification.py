@@ -152,3 +152,27 @@ def test_average_state_dicts():
     assert torch.equal(avg["w"], torch.tensor([2.0, 4.0])) and int(avg["n"]) == 5
     with pytest.raises(ValueError):
         average_state_dicts([a, {"x": torch.zeros(1)}])
+
+
+def test_train_step_applies_gain_in_feature_units():
+    from maskspec.tasks.augment import AugmentConfig, LogMelScale
+
+    stats = dict(mean=[-3.0] * 4, std=[2.0] * 4, global_mean=-3.0, global_std=2.0)
+    with pytest.raises(ValueError, match="feature scale"):
+        ClassificationTask("single_label", num_frames=8, augment=AugmentConfig(gain_db=7.0))
+    scale = LogMelScale.from_features(stats, "per_bin", dict(log_offset=0.0))
+    task = ClassificationTask("single_label", num_frames=8, augment=AugmentConfig(gain_db=7.0), feature_scale=scale)
+    seen = []
+
+    class _Record(_Fixed):
+        def forward(self, x, num_drop=0):
+            seen.append(x)
+            return super().forward(x, num_drop)
+
+    batch = dict(feats=torch.zeros(5, 8, 4), target=torch.eye(4)[[0, 1, 2, 3, 0]], known=torch.ones(5, 4))
+    loss, _ = task.train_step(_Record(4), batch)
+    assert torch.isfinite(loss)
+    # each clip moved by one gain in [-7, 7] dB: 7 ln(10) / 10 / std = 0.806 normalised units at most
+    shift = seen[0] - batch["feats"]
+    assert torch.allclose(shift, shift[:, :1, :1].expand_as(shift), atol=1e-5)
+    assert float(shift.abs().max()) <= 7 * math.log(10) / 10 / 2.0 + 1e-5 and float(shift.abs().max()) > 0
