@@ -143,7 +143,8 @@ def test_paper_configs_are_accepted_by_the_training_clis():
         args = finetune.build_parser().parse_args(["--config", str(conf / name), "--train_data", "d",
                                                    "--exp_dir", "e", "--init", "none"])
         assert args.balanced_sampling is balanced and args.patch_drop == 200 and args.layer_decay == 0.75
-        assert args.label_smoothing == 0.1 and args.epochs == 80
+        assert args.label_smoothing == 0.1 and args.epochs == 80 and args.gain_db == 7.0  # random gain +-7 dB
+        finetune.check_args(args)
 
 
 def test_class_names_safe_and_unique(tmp_path):
