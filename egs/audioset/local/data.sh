@@ -35,10 +35,6 @@ Options:
   --data DIR             output folder (default $data)"
 . utils/parse_options.sh
 if [ $# -ne 0 ]; then echo "$0: unexpected argument '$1' (see --help)" >&2; exit 1; fi
-if [ -z "$db_root" ]; then
-  echo "$0: no AudioSet root: set AUDIOSET in db.sh (egs/TEMPLATE/db.sh) or pass --db_root DIR" >&2; exit 1
-fi
-if [ ! -d "$db_root" ]; then echo "$0: AudioSet root '$db_root' is not a directory" >&2; exit 1; fi
 
 # Lists may be separated by commas or spaces (commas survive maskspec.sh's --local_data_opts word splitting).
 IFS=', ' read -r -a set_list <<< "$sets"
@@ -48,6 +44,7 @@ for name in audio_dirs name_patterns audio_exts; do
   IFS=', ' read -r -a items <<< "${!name}"
   opts+=("--$name" "${items[@]}")
 done
+# The reader checks --db_root (empty: the db.sh variable is unset; not a directory) and the corpus files.
 python -m maskspec.data.corpora.audioset --db_root "$db_root" --out_dir "$data" --nj "$nj" \
   --pretrain_extra "$pretrain_extra" "${opts[@]}"
 for set in "${set_list[@]}"; do

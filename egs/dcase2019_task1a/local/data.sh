@@ -20,11 +20,8 @@ Options:
   --valid_fraction F     share of each scene's locations in fold1_train used for validation (default $valid_fraction)"
 . utils/parse_options.sh
 if [ $# -ne 0 ]; then echo "$0: unexpected argument '$1' (see --help)" >&2; exit 1; fi
-if [ -z "$db_root" ]; then
-  echo "$0: no DCASE2019 Task 1A root: set DCASE2019_TASK1A in db.sh (egs/TEMPLATE/db.sh) or pass --db_root DIR" >&2; exit 1
-fi
-if [ ! -d "$db_root" ]; then echo "$0: DCASE2019 Task 1A root '$db_root' is not a directory" >&2; exit 1; fi
 
+# The reader checks --db_root (empty: the db.sh variable is unset; not a directory) and the corpus files.
 python -m maskspec.data.corpora.dcase2019 --db_root "$db_root" --out_dir "$data" --nj "$nj" \
   --valid_fraction "$valid_fraction"
 for set in train valid test; do utils/validate_data_dir.sh --no-feats "$data/$set"; done

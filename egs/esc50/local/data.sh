@@ -18,11 +18,8 @@ Options:
   --data DIR      output folder (default $data)"
 . utils/parse_options.sh
 if [ $# -ne 0 ]; then echo "$0: unexpected argument '$1' (see --help)" >&2; exit 1; fi
-if [ -z "$db_root" ]; then
-  echo "$0: no ESC-50 root: set ESC50 in db.sh (egs/TEMPLATE/db.sh) or pass --db_root DIR" >&2; exit 1
-fi
-if [ ! -d "$db_root" ]; then echo "$0: ESC-50 root '$db_root' is not a directory" >&2; exit 1; fi
 
+# The reader checks --db_root (empty: the db.sh variable is unset; not a directory) and the corpus files.
 python -m maskspec.data.corpora.esc50 --db_root "$db_root" --out_dir "$data" --nj "$nj"
 for k in 1 2 3 4 5; do
   for set in train_fold$k test_fold$k; do utils/validate_data_dir.sh --no-feats "$data/$set"; done

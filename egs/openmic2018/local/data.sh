@@ -21,11 +21,8 @@ Options:
   --valid_fraction F     share of split01_train used for validation (default $valid_fraction)"
 . utils/parse_options.sh
 if [ $# -ne 0 ]; then echo "$0: unexpected argument '$1' (see --help)" >&2; exit 1; fi
-if [ -z "$db_root" ]; then
-  echo "$0: no OpenMIC-2018 root: set OPENMIC in db.sh (egs/TEMPLATE/db.sh) or pass --db_root DIR" >&2; exit 1
-fi
-if [ ! -d "$db_root" ]; then echo "$0: OpenMIC-2018 root '$db_root' is not a directory" >&2; exit 1; fi
 
+# The reader checks --db_root (empty: the db.sh variable is unset; not a directory) and the corpus files.
 python -m maskspec.data.corpora.openmic --db_root "$db_root" --out_dir "$data" --nj "$nj" \
   --valid_fraction "$valid_fraction"
 for set in train valid test; do utils/validate_data_dir.sh --no-feats "$data/$set"; done

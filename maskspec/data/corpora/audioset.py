@@ -276,7 +276,7 @@ def _extra_audio(index: dict[str, str], segments: dict[str, list[Segment]]) -> l
 
 
 def main(argv=None) -> int:
-    parser = base_parser("maskspec.data.corpora.audioset", __doc__)
+    parser = base_parser("maskspec.data.corpora.audioset", __doc__, "AudioSet", "AUDIOSET")
     parser.add_argument("--audio_dirs", nargs="+", default=None, help="folders searched for audio (default: <db_root>/audio)")
     parser.add_argument("--name_patterns", nargs="+", default=list(DEFAULT_PATTERNS), help="file name stems tried in order")
     parser.add_argument("--audio_exts", nargs="+", default=list(DEFAULT_EXTS), help="extensions tried in order")

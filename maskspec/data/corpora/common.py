@@ -214,11 +214,44 @@ def durations_or_fail(utts: Sequence[Utterance], nj: int, what: str) -> dict[str
     return durs
 
 
-def base_parser(prog: str, description: str) -> argparse.ArgumentParser:
+def write_splits(out_dir: str, splits: dict[str, list[Utterance]], classes: Sequence[str], nj: int,
+                 what: str) -> dict[str, int]:
+    """Write ``<out_dir>/<name>`` for each ``{name: utterances}`` of a curated corpus; ``{name: clip count}``.
+
+    The durations of every clip are read first (``durations_or_fail``, ``what`` names the corpus in its
+    errors), so a broken download fails before any data directory is replaced.
+    """
+    durs = durations_or_fail([u for utts in splits.values() for u in utts], nj, what)
+    sizes = {}
+    for name, utts in splits.items():
+        write_data_dir(os.path.join(out_dir, name), sorted_utts(utts), classes, durs)
+        sizes[name] = len(utts)
+    return sizes
+
+
+def corpus_root(corpus: str, db_var: str) -> Callable[[str], str]:
+    """The ``type`` of ``--db_root``: an empty value (``db_var`` unset in the recipe's db.sh) or a path that is
+    not a directory is an argparse error naming the option and the path (exit status 2)."""
+
+    def check(path: str) -> str:
+        if not path:
+            raise argparse.ArgumentTypeError(
+                f"no {corpus} root: set {db_var} in db.sh (egs/TEMPLATE/db.sh) or pass --db_root DIR")
+        if not os.path.isdir(path):
+            raise argparse.ArgumentTypeError(f"{corpus} root '{path}' is not a directory")
+        return path
+
+    return check
+
+
+def base_parser(prog: str, description: str, corpus: str, db_var: str) -> argparse.ArgumentParser:
+    """Options every corpus reader takes; ``corpus`` (e.g. "ESC-50") and ``db_var`` (its db.sh variable, e.g.
+    ESC50) only word the errors about ``--db_root``."""
     parser = argparse.ArgumentParser(
         prog=prog, description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter
     )
-    parser.add_argument("--db_root", required=True, help="corpus root, in the corpus's official layout")
+    parser.add_argument("--db_root", required=True, type=corpus_root(corpus, db_var),
+                        help=f"{corpus} root, in the corpus's official layout (recipes: {db_var} in db.sh)")
     parser.add_argument("--out_dir", required=True, help="where the data directories go (e.g. data)")
     parser.add_argument("--nj", type=int, default=4, help="threads reading audio headers for utt2dur")
     return parser

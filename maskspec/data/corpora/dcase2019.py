@@ -18,14 +18,12 @@ from maskspec.data.corpora.common import (
     Utterance,
     base_parser,
     check_class_name,
-    durations_or_fail,
     log,
     pick_fraction,
     require_dir,
     require_file,
     run_cli,
-    sorted_utts,
-    write_data_dir,
+    write_splits,
 )
 
 
@@ -99,17 +97,13 @@ def prepare(db_root: str, out_dir: str, nj: int = 4, valid_fraction: float = 0.1
     leaked = [u.utt_id for u in splits["test"] if u.utt_id in train_ids]
     if leaked:
         raise CorpusError(f"{setup}: clip {leaked[0]!r} is in both fold1_train.csv and fold1_evaluate.csv")
-    durs = durations_or_fail([u for us in splits.values() for u in us], nj, "DCASE2019 Task 1A")
-    sizes = {}
-    for name, utts in splits.items():
-        write_data_dir(os.path.join(out_dir, name), sorted_utts(utts), classes, durs)
-        sizes[name] = len(utts)
+    sizes = write_splits(out_dir, splits, classes, nj, "DCASE2019 Task 1A")
     log.info("DCASE2019 Task 1A: %d scenes, %d validation locations, %s", len(classes), len(valid_locs), sizes)
     return sizes
 
 
 def main(argv=None) -> int:
-    parser = base_parser("maskspec.data.corpora.dcase2019", __doc__)
+    parser = base_parser("maskspec.data.corpora.dcase2019", __doc__, "DCASE2019 Task 1A", "DCASE2019_TASK1A")
     parser.add_argument("--valid_fraction", type=float, default=0.1,
                         help="share of each scene's recording locations in fold1_train held out for validation")
     return run_cli(lambda a: prepare(a.db_root, a.out_dir, a.nj, a.valid_fraction), parser, argv)

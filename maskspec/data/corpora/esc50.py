@@ -13,13 +13,11 @@ from maskspec.data.corpora.common import (
     Utterance,
     base_parser,
     check_class_name,
-    durations_or_fail,
     log,
     require_dir,
     require_file,
     run_cli,
-    sorted_utts,
-    write_data_dir,
+    write_splits,
 )
 
 HEADER = ["filename", "fold", "target", "category", "esc10", "src_file", "take"]
@@ -66,23 +64,21 @@ def prepare(db_root: str, out_dir: str, nj: int = 4) -> dict[str, int]:
         (fold, Utterance(os.path.splitext(name)[0], os.path.join(audio_dir, name), [category]))
         for name, fold, category in rows
     ]
-    durs = durations_or_fail([u for _, u in utts], nj, "meta/esc50.csv")
     missing_folds = sorted(set(range(1, NUM_FOLDS + 1)) - {fold for fold, _ in utts})
     if missing_folds:
         raise CorpusError(f"{db_root}/meta/esc50.csv: no clips in fold(s) {missing_folds}")
-    sizes = {}
+    splits = {}
     for k in range(1, NUM_FOLDS + 1):
-        for name, keep in ((f"train_fold{k}", lambda f: f != k), (f"test_fold{k}", lambda f: f == k)):
-            subset = sorted_utts(u for fold, u in utts if keep(fold))
-            write_data_dir(os.path.join(out_dir, name), subset, classes, durs)
-            sizes[name] = len(subset)
+        splits[f"train_fold{k}"] = [u for fold, u in utts if fold != k]
+        splits[f"test_fold{k}"] = [u for fold, u in utts if fold == k]
+    sizes = write_splits(out_dir, splits, classes, nj, "meta/esc50.csv")
     log.info("ESC-50: %d clips, %d classes, folds %s", len(utts), len(classes),
              {k: sizes[f"test_fold{k}"] for k in range(1, NUM_FOLDS + 1)})
     return sizes
 
 
 def main(argv=None) -> int:
-    parser = base_parser("maskspec.data.corpora.esc50", __doc__)
+    parser = base_parser("maskspec.data.corpora.esc50", __doc__, "ESC-50", "ESC50")
     return run_cli(lambda a: prepare(a.db_root, a.out_dir, a.nj), parser, argv)
 
 

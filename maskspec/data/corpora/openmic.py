@@ -18,13 +18,11 @@ from maskspec.data.corpora.common import (
     Utterance,
     base_parser,
     check_class_name,
-    durations_or_fail,
     log,
     pick_fraction,
     require_file,
     run_cli,
-    sorted_utts,
-    write_data_dir,
+    write_splits,
 )
 
 POSITIVE_THRESHOLD = 0.5
@@ -111,11 +109,8 @@ def prepare(db_root: str, out_dir: str, nj: int = 4, valid_fraction: float = 0.1
     }
     if not splits["valid"]:
         raise CorpusError(f"--valid_fraction {valid_fraction} leaves no validation clips")
-    durs = durations_or_fail([u for us in splits.values() for u in us], nj, "OpenMIC-2018")
-    sizes = {}
+    sizes = write_splits(out_dir, splits, classes, nj, "OpenMIC-2018")
     for name, utts in splits.items():
-        write_data_dir(os.path.join(out_dir, name), sorted_utts(utts), classes, durs)
-        sizes[name] = len(utts)
         unlabeled = sum(1 for u in utts if not u.known)
         if unlabeled:
             log.warning("%s: %d clip(s) have no annotated instrument (they add nothing to loss or metric)",
@@ -125,7 +120,7 @@ def prepare(db_root: str, out_dir: str, nj: int = 4, valid_fraction: float = 0.1
 
 
 def main(argv=None) -> int:
-    parser = base_parser("maskspec.data.corpora.openmic", __doc__)
+    parser = base_parser("maskspec.data.corpora.openmic", __doc__, "OpenMIC-2018", "OPENMIC")
     parser.add_argument("--valid_fraction", type=float, default=0.1,
                         help="share of split01_train carved out for validation")
     parser.add_argument("--split", default="split01", help="partition prefix under partitions/")

@@ -21,6 +21,7 @@ from maskspec.data.corpora.common import (
     run_cli,
     sorted_utts,
     write_data_dir,
+    write_splits,
 )
 
 NOISE_DIR = "_background_noise_"
@@ -80,12 +81,7 @@ def prepare(db_root: str, out_dir: str, nj: int = 4) -> dict[str, int]:
         "valid": [_utterance(db_root, rel, valid_list) for rel in valid],
         "test": [_utterance(db_root, rel, test_list) for rel in test],
     }
-    everything = [u for us in splits.values() for u in us]
-    durs = durations_or_fail(everything, nj, "Speech Commands")
-    sizes = {}
-    for name, utts in splits.items():
-        write_data_dir(os.path.join(out_dir, name), sorted_utts(utts), words, durs)
-        sizes[name] = len(utts)
+    sizes = write_splits(out_dir, splits, words, nj, "Speech Commands")
 
     noise_dir = os.path.join(db_root, NOISE_DIR)
     if os.path.isdir(noise_dir):
@@ -104,7 +100,7 @@ def prepare(db_root: str, out_dir: str, nj: int = 4) -> dict[str, int]:
 
 
 def main(argv=None) -> int:
-    parser = base_parser("maskspec.data.corpora.speechcommands", __doc__)
+    parser = base_parser("maskspec.data.corpora.speechcommands", __doc__, "Speech Commands", "SPEECHCOMMANDS")
     return run_cli(lambda a: prepare(a.db_root, a.out_dir, a.nj), parser, argv)
 
 
