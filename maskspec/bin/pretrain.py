@@ -55,16 +55,11 @@ def build_parser():
 
 def resolve_model(args, num_mel_bins: int):
     """ModelConfig from --model < --model_conf < explicit options; writes the resolved values back into args."""
-    from maskspec.models.configs import model_config
+    from maskspec.models.configs import training_model_config
 
-    conf = dict(args.model_conf)
-    if conf.get("num_mel_bins", num_mel_bins) != num_mel_bins:
-        raise ValueError(f"model_conf num_mel_bins {conf['num_mel_bins']} differs from the features' "
-                         f"{num_mel_bins} mel bins")
-    conf["num_mel_bins"] = num_mel_bins
     names = [n for n, _ in MODEL_OVERRIDES] + ["norm_pix_loss"]
-    conf.update({n: getattr(args, n) for n in names if getattr(args, n) is not None})
-    cfg = model_config(args.model, **conf)
+    cfg = training_model_config(args.model, args.model_conf, {n: getattr(args, n) for n in names}, num_mel_bins,
+                                args.train_data)
     for n in names:
         setattr(args, n, getattr(cfg, n))
     return cfg

@@ -22,8 +22,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from maskspec.data.atomic import atomic_open
+from maskspec.utils.fields import check_fields
 
 WINDOW_TYPES = ("hamming", "hanning", "povey", "rectangular", "blackman")
+# FbankConfig fields that torchaudio.compliance.kaldi.fbank takes under the same name and meaning
+KALDI_OPTIONS = ("num_mel_bins", "frame_length", "frame_shift", "low_freq", "high_freq", "preemphasis_coefficient",
+                 "window_type", "htk_compat", "dither", "use_energy", "remove_dc_offset")
 
 
 class FbankError(ValueError):
@@ -139,10 +143,7 @@ class FbankConfig:
         """Build from a mapping; an unknown key is an error naming the key and ``source``."""
         if not isinstance(values, dict):
             raise FbankError(f"{source}: expected a mapping of fbank settings, got {type(values).__name__}")
-        known = {f.name for f in dataclasses.fields(cls)}
-        for key in values:
-            if key not in known:
-                raise FbankError(f"{source}: unknown fbank setting '{key}' (known: {', '.join(sorted(known))})")
+        check_fields(cls, values, f"{source}: unknown fbank setting", FbankError)
         try:
             return cls(**values)
         except FbankError as e:
@@ -215,18 +216,8 @@ def kaldi_fbank(mono: "torch.Tensor", cfg: FbankConfig) -> "torch.Tensor":
     feats = torchaudio.compliance.kaldi.fbank(
         mono,
         sample_frequency=cfg.sample_rate,
-        num_mel_bins=cfg.num_mel_bins,
-        frame_length=cfg.frame_length,
-        frame_shift=cfg.frame_shift,
-        low_freq=cfg.low_freq,
-        high_freq=cfg.high_freq,
-        preemphasis_coefficient=cfg.preemphasis_coefficient,
-        window_type=cfg.window_type,
-        htk_compat=cfg.htk_compat,
-        dither=cfg.dither,
-        use_energy=cfg.use_energy,
-        remove_dc_offset=cfg.remove_dc_offset,
         use_log_fbank=cfg.log_offset == 0,
+        **{name: getattr(cfg, name) for name in KALDI_OPTIONS},
     )
     if cfg.log_offset > 0:
         # the energy column (if any) is already a log; only the mel energies take log(x + offset)

@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Mapping, Union
 
+from maskspec.utils.fields import check_fields
+
 POS_EMBED_MODES = ("extend", "interpolate")
 
 # Encoder sizes: (embed_dim, depth, num_heads). Tiny and Small are the standard ViT sizes; the paper's
@@ -96,10 +98,7 @@ class ModelConfig:
 
 
 def _check_keys(d: Mapping[str, Any]) -> None:
-    known = {f.name for f in dataclasses.fields(ModelConfig)}
-    for key in d:
-        if key not in known:
-            raise ValueError(f"model config: unknown key {key!r} (known: {', '.join(sorted(known))})")
+    check_fields(ModelConfig, d, "model config: unknown key")
 
 
 def _size_overrides(name: str) -> dict:
@@ -140,6 +139,26 @@ def model_config(name_or_dict: Union[str, Mapping[str, Any], ModelConfig, None] 
     _check_keys(overrides)
     values.update(overrides)
     return ModelConfig(**values)
+
+
+def training_model_config(base: Union[str, Mapping[str, Any]], model_conf: Mapping[str, Any],
+                          options: Mapping[str, Any], num_mel_bins: int, features: str) -> ModelConfig:
+    """The model of a training run (pretrain, finetune): ``base`` < ``model_conf`` < ``options``.
+
+    ``base`` is a size name (``--model``; it takes the features' ``num_mel_bins``) or a config dict (e.g. the
+    ``--init`` model's); ``model_conf`` is ``--model_conf``; ``options`` are single-field options, None where not
+    given. The result must take ``num_mel_bins`` mel bins, those of the features of ``features`` (a data
+    directory, named in the error).
+    """
+    values = model_config(base, num_mel_bins=num_mel_bins).to_dict() if isinstance(base, str) else dict(base)
+    _check_keys(model_conf)  # fields only: a "size" here would be outvoted by the base's fields, unseen
+    values.update(model_conf)
+    values.update({name: value for name, value in options.items() if value is not None})
+    cfg = model_config(values)
+    if cfg.num_mel_bins != num_mel_bins:
+        raise ValueError(f"the model takes {cfg.num_mel_bins} mel bins but the features of {features} have "
+                         f"{num_mel_bins}")
+    return cfg
 
 
 def count_parameters(module, trainable_only: bool = False) -> int:

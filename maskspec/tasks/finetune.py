@@ -16,22 +16,13 @@ logger = logging.getLogger("maskspec.finetune")
 
 def resolve_model(args, init: Optional[dict], num_mel_bins: int):
     """ModelConfig: the --init model's (or --model's) config < --model_conf < --drop_path, --num_frames."""
-    from maskspec.models.configs import model_config
+    from maskspec.models.configs import training_model_config
 
-    if init is not None:
-        if not init.get("model_config"):
-            raise ValueError(f"--init {args.init}: has no model_config; it was not written by MaskSpec training")
-        base = dict(init["model_config"])
-    else:
-        base = model_config(args.model, num_mel_bins=num_mel_bins).to_dict()
-    base.update(args.model_conf)
-    base["drop_path"] = args.drop_path
-    if args.num_frames is not None:
-        base["num_frames"] = args.num_frames
-    cfg = model_config(base)
-    if cfg.num_mel_bins != num_mel_bins:
-        raise ValueError(f"the model takes {cfg.num_mel_bins} mel bins but the features of {args.train_data} have "
-                         f"{num_mel_bins}")
+    if init is not None and not init.get("model_config"):
+        raise ValueError(f"--init {args.init}: has no model_config; it was not written by MaskSpec training")
+    base = args.model if init is None else init["model_config"]
+    cfg = training_model_config(base, args.model_conf, dict(drop_path=args.drop_path, num_frames=args.num_frames),
+                                num_mel_bins, args.train_data)
     args.num_frames = cfg.num_frames
     f_p, t_p = cfg.grid
     if args.patch_drop >= f_p * t_p:

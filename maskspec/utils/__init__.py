@@ -1,0 +1,2 @@
+"""Small helpers shared by several packages: strict dataclass keys (``fields``), JSON files read with errors
+naming the file (``jsonfile``), and the ``--device`` choice of the command lines (``device``)."""
