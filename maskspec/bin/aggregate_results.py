@@ -17,6 +17,7 @@ import sys
 from typing import Optional, Sequence
 
 from maskspec.data.atomic import atomic_open
+from maskspec.utils.jsonfile import read_json
 
 PROG = "aggregate_results.py"
 METRICS = ("accuracy", "mAP", "mAUC", "d_prime")
@@ -33,13 +34,7 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 def read_results(path: str) -> dict:
-    try:
-        with open(path, encoding="utf-8") as f:
-            d = json.load(f)
-    except FileNotFoundError:
-        raise ValueError(f"{path}: no such results file") from None
-    except (OSError, ValueError) as e:
-        raise ValueError(f"{path}: cannot read results: {e}") from e
+    d = read_json(path, "results")
     if not isinstance(d, dict) or not isinstance(d.get("metrics"), dict):
         raise ValueError(f"{path}: not a results.json of maskspec.bin.score (no 'metrics')")
     return d

@@ -28,7 +28,8 @@ import sys
 from typing import Callable, Optional, Sequence
 
 import numpy as np
-import torch
+
+from maskspec.utils.device import pick_device
 
 PROG = "maskspec-embed"
 logger = logging.getLogger("maskspec.embed")
@@ -206,10 +207,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         parser.error("--segments goes with --wav_scp (a --data_dir's segments file is used automatically)")
     if args.batch_size < 1 or args.batch_windows < 1:
         parser.error("--batch_size and --batch_windows must be at least 1")
-    if args.device == "cuda" and not torch.cuda.is_available():
-        print(f"{PROG}: --device cuda asked for, but no CUDA device is available", file=sys.stderr)
+    try:
+        device = pick_device(args.device)
+    except ValueError as e:
+        print(f"{PROG}: {e}", file=sys.stderr)
         return 2
-    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     logging.basicConfig(level=logging.INFO, format=f"{PROG}: %(message)s")
 
     from maskspec.models.model_file import load_model_file

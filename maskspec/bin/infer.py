@@ -18,6 +18,7 @@ from maskspec.data.atomic import atomic_open
 from maskspec.features.audio import load_audio
 from maskspec.models.model_file import ModelFileError
 from maskspec.tasks.inference import DEFAULT_BATCH_WINDOWS, feats_from_audio, load_classifier, predict_feats
+from maskspec.utils.device import pick_device
 
 PROG = "maskspec-infer"
 
@@ -60,9 +61,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.hop_frames is not None and args.hop_frames < 1:
         print(f"{PROG}: --hop_frames must be at least 1, got {args.hop_frames}", file=sys.stderr)
         return 2
-    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
-    if device == "cuda" and not torch.cuda.is_available():
-        print(f"{PROG}: --device cuda asked for, but no CUDA device is available", file=sys.stderr)
+    try:
+        device = pick_device(args.device)
+    except ValueError as e:
+        print(f"{PROG}: {e}", file=sys.stderr)
         return 2
     try:
         model, mf = load_classifier(args.model, device)

@@ -32,6 +32,7 @@ from maskspec.data.feats import FeatReadError
 from maskspec.models.model_file import ModelFileError
 from maskspec.tasks.inference import DEFAULT_BATCH_WINDOWS, load_classifier, predict_many
 from maskspec.tasks.metrics import compute_metrics, primary_value
+from maskspec.utils.device import pick_device
 
 PROG = "score.py"
 logger = logging.getLogger("maskspec.score")
@@ -123,7 +124,7 @@ def write_outputs(output_dir: str, utts: Sequence[str], classes: Sequence[str], 
 
 
 def score(args) -> Optional[dict]:
-    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    device = pick_device(args.device)
     model, mf = load_classifier(args.model, device)
     classes = mf["classes"]
     labelled = os.path.isfile(os.path.join(args.data, "utt2label"))
@@ -165,8 +166,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.hop_frames is not None and args.hop_frames < 1:
         logger.error("--hop_frames must be at least 1")
         return 2
-    if args.device == "cuda" and not torch.cuda.is_available():
-        logger.error("--device cuda asked for, but no CUDA device is available")
+    try:
+        pick_device(args.device)
+    except ValueError as e:
+        logger.error("%s", e)
         return 2
     try:
         score(args)

@@ -10,7 +10,6 @@ dataset when the iterator starts).
 """
 from __future__ import annotations
 
-import json
 import os
 from typing import Any, Mapping, Optional, Sequence
 
@@ -19,6 +18,7 @@ import torch
 
 from maskspec.data.datadir import DataDirError, read_classes, read_kv, read_targets
 from maskspec.data.feats import load_feat
+from maskspec.utils.jsonfile import read_json
 
 NORMALIZE_MODES = ("per_bin", "global", "none")
 CROP_MODES = ("random", "start", "none")
@@ -38,13 +38,7 @@ def load_stats(path: str | os.PathLike) -> dict:
     ``num_utts``/``num_frames`` when present), i.e. something that can be stored in checkpoints and model files.
     """
     path = os.fspath(path)
-    try:
-        with open(path, encoding="utf-8") as f:
-            stats = json.load(f)
-    except FileNotFoundError:
-        raise StatsError(f"{path}: no such stats file (run maskspec.bin.compute_stats)") from None
-    except (OSError, ValueError) as e:
-        raise StatsError(f"{path}: cannot read stats: {e}") from e
+    stats = read_json(path, "stats", " (run maskspec.bin.compute_stats)", StatsError)
     check_stats(stats, path)
     return stats
 
