@@ -6,17 +6,15 @@ import numpy as np
 import pytest
 import torch
 
+from bin_data import CLASSES, finish_data_dir
 from maskspec.bin import export, finetune, pretrain
-from maskspec.data.datadir import write_kv
 from maskspec.data.feats import FeatWriter
 from maskspec.features.fbank import FbankConfig
-from maskspec.features.stats import compute_stats, write_stats
 from maskspec.models.model_file import ModelFileError, build_model, load_model_file
 from maskspec.tasks.embed import Embedder
 from maskspec.train.checkpoint import list_checkpoints
 
 MEL = 32
-CLASSES = ["bird", "car", "dog"]
 TINY = ["--embed_dim", "32", "--depth", "1", "--num_heads", "2", "--decoder_embed_dim", "16", "--decoder_depth",
         "1", "--decoder_num_heads", "2", "--num_frames", "64"]
 RUN = ["--epochs", "1", "--batch_size", "4", "--num_workers", "0", "--device", "cpu", "--tensorboard", "false",
@@ -29,12 +27,7 @@ def make_data(d, n=8):
     with FeatWriter(os.path.join(d, "feats"), "ark") as w:
         for i in range(n):
             w.write(f"utt{i}", rng.standard_normal((int(rng.integers(50, 90)), MEL)).astype(np.float32))
-    write_kv(os.path.join(d, "utt2label"), {f"utt{i}": CLASSES[i % 3] for i in range(n)})
-    with open(os.path.join(d, "labels.txt"), "w") as f:
-        f.write("\n".join(CLASSES) + "\n")
-    write_stats(compute_stats(os.path.join(d, "feats.scp")), os.path.join(d, "stats.json"))
-    FbankConfig(num_mel_bins=MEL).to_yaml(os.path.join(d, "fbank.yaml"))
-    return d
+    return finish_data_dir(d, {f"utt{i}": CLASSES[i % 3] for i in range(n)}, MEL)
 
 
 @pytest.fixture(scope="module")

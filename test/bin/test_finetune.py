@@ -7,18 +7,16 @@ import numpy as np
 import pytest
 import torch
 
+from bin_data import CLASSES, finish_data_dir
 from maskspec.bin import finetune, score
-from maskspec.data.datadir import write_kv
 from maskspec.data.feats import FeatWriter
 from maskspec.features.fbank import FbankConfig
-from maskspec.features.stats import compute_stats, write_stats
 from maskspec.models.configs import model_config
 from maskspec.models.maskspec import MaskSpecModel
 from maskspec.models.model_file import build_model, load_model_file
 from maskspec.train.checkpoint import save_checkpoint
 
 MEL = 32
-CLASSES = ["bird", "car", "dog"]
 TINY = dict(embed_dim=32, depth=2, num_heads=2, decoder_embed_dim=16, decoder_depth=1, decoder_num_heads=2,
             num_mel_bins=MEL, num_frames=64)
 
@@ -43,14 +41,7 @@ def make_data(d, n, seed, multi=False):
                 k = CLASSES.index(c)
                 x[:, k * 8:(k + 1) * 8] += 3.0
             w.write(utt, x)
-    write_kv(os.path.join(d, "utt2label"), labels)
-    if multi:
-        write_kv(os.path.join(d, "utt2label_known"), known)
-    with open(os.path.join(d, "labels.txt"), "w") as f:
-        f.write("\n".join(CLASSES) + "\n")
-    write_stats(compute_stats(os.path.join(d, "feats.scp")), os.path.join(d, "stats.json"))
-    FbankConfig(num_mel_bins=MEL).to_yaml(os.path.join(d, "fbank.yaml"))
-    return d
+    return finish_data_dir(d, labels, MEL, known if multi else None)
 
 
 @pytest.fixture(scope="module")
