@@ -225,7 +225,8 @@ def background_mix(x: torch.Tensor, y: torch.Tensor, known: Optional[torch.Tenso
     # clips of pure floor have level 0: nothing to add, and no 0/0
     k = torch.where(chosen & (level[perm] > 0), level / level[perm].clamp_min(1e-30) * 10.0 ** (-snr / 10.0),
                     torch.zeros_like(level))
-    x = scale.from_power(p + k.view(b, 1, 1) * p[perm], x.dtype)
+    # clips left alone keep their exact values (no exp/log round trip)
+    x = torch.where(chosen.view(b, 1, 1), scale.from_power(p + k.view(b, 1, 1) * p[perm], x.dtype), x)
     if known is not None:
         added = chosen.view(b, 1) & (y[perm] > 0.5) & ~(y > 0.5)
         known = known * (~added).to(known.dtype)

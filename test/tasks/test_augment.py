@@ -160,13 +160,14 @@ def test_background_mix_adds_power_at_snr_and_masks_background_labels():
     y = torch.eye(c)[torch.tensor([0, 1, 2, 0, 1, 2])]
     known = torch.ones(b, c)
     known[5, 0] = 0
-    out, known2 = background_mix(_features(p, scale), y, known, scale, 1.0, 10.0, 20.0, _gen(12))
+    x = _features(p, scale)
+    out, known2 = background_mix(x, y, known, scale, 1.0, 10.0, 20.0, _gen(12))
     added = scale.to_power(out) - p  # k p_j: the same over frames
     assert torch.allclose(added, added[:, :1].expand_as(added), rtol=1e-3, atol=1e-3)
     mixed = 0
     for i in range(b):
         if float(added[i].abs().max()) < 1e-3 * float(p[i].mean()):
-            assert torch.equal(known2[i], known[i])  # not chosen: labels untouched
+            assert torch.equal(known2[i], known[i]) and torch.equal(out[i], x[i])  # not chosen: untouched
             continue
         mixed += 1
         j = int(added[i, 0].argmax())
@@ -181,9 +182,8 @@ def test_background_mix_adds_power_at_snr_and_masks_background_labels():
             expect[j % 3] = 0
         assert torch.equal(known2[i], expect)
     assert mixed >= 3
-    assert torch.equal(background_mix(_features(p, scale), y, None, scale, 1.0, 10.0, 20.0, _gen(12))[0], out)
-    assert torch.equal(background_mix(_features(p, scale), y, known, scale, 0.0, 10.0, 20.0, _gen(12))[0],
-                       _features(p, scale))
+    assert torch.equal(background_mix(x, y, None, scale, 1.0, 10.0, 20.0, _gen(12))[0], out)
+    assert torch.equal(background_mix(x, y, known, scale, 0.0, 10.0, 20.0, _gen(12))[0], x)
 
 
 def test_power_augmentation_off_is_identity_and_on_reproducible():
