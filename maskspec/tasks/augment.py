@@ -158,14 +158,14 @@ class LogMelScale:
             raise ValueError("gain/filter/background augmentation needs features without the energy column "
                              "(fbank use_energy: false)")
         mean, std = self._stats(x)
-        log_p = x.float() * std + mean
-        return (log_p.exp() - self.log_offset).clamp_min(0.0)
+        # in place after the first op: the batch is large ([32, 992, 128] for AudioSet)
+        return torch.addcmul(mean, x.float(), std).exp_().sub_(self.log_offset).clamp_min_(0.0)
 
     def from_power(self, p: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
         """float32 mel power [B, T, F] -> normalised features of ``dtype``, floored as the fbank floors."""
         mean, std = self._stats(p)
-        log_p = (p + self.log_offset).log() if self.log_offset > 0 else p.clamp_min(KALDI_EPS).log()
-        return ((log_p - mean) / std).to(dtype)
+        log_p = (p + self.log_offset).log_() if self.log_offset > 0 else p.clamp_min(KALDI_EPS).log_()
+        return log_p.sub_(mean).div_(std).to(dtype)
 
     def power_gain(self, x: torch.Tensor, gain_db: torch.Tensor) -> torch.Tensor:
         """Multiply the mel power of ``x [B, T, F]`` by ``10^(gain_db / 10)``; gain_db broadcasts ([B, 1, 1],
@@ -202,6 +202,25 @@ def random_filter(x: torch.Tensor, scale: LogMelScale, max_db: float, num_points
     return scale.power_gain(x, random_response(b, f, max_db, num_points, generator, x.device).unsqueeze(1))
 
 
+def _background_power(p: torch.Tensor, y: torch.Tensor, known: Optional[torch.Tensor], prob: float,
+                      snr_min: float, snr_max: float, generator: Optional[torch.Generator]):
+    """``background_mix`` on mel power p [B, T, F]: (p' [B, T, F], known' [B, C] or None, chosen [B] bool)."""
+    b = p.shape[0]
+    chosen = _rand((b,), generator, p.device) < prob
+    perm = _randperm(b, generator, p.device)
+    snr = snr_min + _rand((b,), generator, p.device) * (snr_max - snr_min)
+    chosen &= perm != torch.arange(b, device=p.device)
+    level = p.mean(dim=(1, 2))
+    # clips of pure floor have level 0: nothing to add, and no 0/0
+    k = torch.where(chosen & (level[perm] > 0), level / level[perm].clamp_min(1e-30) * 10.0 ** (-snr / 10.0),
+                    torch.zeros_like(level))
+    p = p + k.view(b, 1, 1) * p[perm]
+    if known is not None:
+        added = chosen.view(b, 1) & (y[perm] > 0.5) & ~(y > 0.5)
+        known = known * (~added).to(known.dtype)
+    return p, known, chosen
+
+
 def background_mix(x: torch.Tensor, y: torch.Tensor, known: Optional[torch.Tensor], scale: LogMelScale,
                    prob: float, snr_min: float, snr_max: float, generator: Optional[torch.Generator] = None):
     """Add another clip of the batch as background noise, in the power domain, to a share ``prob`` of clips.
@@ -215,22 +234,33 @@ def background_mix(x: torch.Tensor, y: torch.Tensor, known: Optional[torch.Tenso
     Returns:
         (x' [B, T, F], known' [B, C] or None)
     """
-    b = x.shape[0]
-    chosen = _rand((b,), generator, x.device) < prob
-    perm = _randperm(b, generator, x.device)
-    snr = snr_min + _rand((b,), generator, x.device) * (snr_max - snr_min)
-    chosen &= perm != torch.arange(b, device=x.device)
-    p = scale.to_power(x)
-    level = p.mean(dim=(1, 2))
-    # clips of pure floor have level 0: nothing to add, and no 0/0
-    k = torch.where(chosen & (level[perm] > 0), level / level[perm].clamp_min(1e-30) * 10.0 ** (-snr / 10.0),
-                    torch.zeros_like(level))
+    p, known, chosen = _background_power(scale.to_power(x), y, known, prob, snr_min, snr_max, generator)
     # clips left alone keep their exact values (no exp/log round trip)
-    x = torch.where(chosen.view(b, 1, 1), scale.from_power(p + k.view(b, 1, 1) * p[perm], x.dtype), x)
-    if known is not None:
-        added = chosen.view(b, 1) & (y[perm] > 0.5) & ~(y > 0.5)
-        known = known * (~added).to(known.dtype)
-    return x, known
+    return torch.where(chosen.view(-1, 1, 1), scale.from_power(p, x.dtype), x), known
+
+
+def power_augment(cfg: "AugmentConfig", x: torch.Tensor, y: torch.Tensor, known: Optional[torch.Tensor],
+                  scale: LogMelScale, generator: Optional[torch.Generator] = None):
+    """Gain, filter and background of ``cfg`` in one pass through the mel power.
+
+    The same draws as ``random_gain``, ``random_filter`` and ``background_mix`` one after the other, but one
+    exp/log round trip instead of three: cheaper, and the log floor is applied once, at the end, so a gain
+    down then a filter up does not lose what the first step pushed below the floor.
+    Returns (x' [B, T, F], known' [B, C] or None).
+    """
+    b, _, f = x.shape
+    db = torch.zeros((b, 1, 1), device=x.device)
+    if cfg.gain_db > 0:
+        db = db + (_rand((b, 1, 1), generator, x.device) * 2.0 - 1.0) * cfg.gain_db
+    if cfg.filter_db > 0:
+        db = db + random_response(b, f, cfg.filter_db, cfg.filter_points, generator, x.device).unsqueeze(1)
+    p = scale.to_power(x)
+    if cfg.gain_db > 0 or cfg.filter_db > 0:
+        p.mul_((db * DB_TO_NEPER).exp())
+    if cfg.noise_prob > 0:
+        p, known, _ = _background_power(p, y, known, cfg.noise_prob, cfg.noise_snr_min, cfg.noise_snr_max,
+                                        generator)
+    return scale.from_power(p, x.dtype), known
 
 
 # ------------------------------------------------------------------------------------------ configuration
@@ -306,13 +336,8 @@ def augment_batch(cfg: AugmentConfig, x: torch.Tensor, y: torch.Tensor, known: O
                          "settings)")
     if cfg.time_shift > 0:
         x = time_shift(x, cfg.time_shift, generator)
-    if cfg.gain_db > 0:
-        x = random_gain(x, scale, cfg.gain_db, generator)
-    if cfg.filter_db > 0:
-        x = random_filter(x, scale, cfg.filter_db, cfg.filter_points, generator)
-    if cfg.noise_prob > 0:
-        x, known = background_mix(x, y, known, scale, cfg.noise_prob, cfg.noise_snr_min, cfg.noise_snr_max,
-                                  generator)
+    if cfg.needs_scale:
+        x, known = power_augment(cfg, x, y, known, scale, generator)
     if cfg.mixup > 0 and cfg.mixup_prob > 0:
         if float(_rand((1,), generator, x.device)) < cfg.mixup_prob:
             x, y, known, _ = mixup(x, y, known, cfg.mixup, generator)

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from maskspec.tasks.augment import (KALDI_EPS, AugmentConfig, LogMelScale, augment_batch, background_mix, mixup,
-                                    random_filter, random_gain, random_response, spec_augment, time_shift)
+                                    power_augment, random_filter, random_gain, random_response, spec_augment,
+                                    time_shift)
 
 
 def _gen(seed=0):
@@ -184,6 +185,26 @@ def test_background_mix_adds_power_at_snr_and_masks_background_labels():
     assert mixed >= 3
     assert torch.equal(background_mix(x, y, None, scale, 1.0, 10.0, 20.0, _gen(12))[0], out)
     assert torch.equal(background_mix(x, y, known, scale, 0.0, 10.0, 20.0, _gen(12))[0], x)
+
+
+def test_power_augment_is_gain_filter_background_in_one_pass():
+    scale = LogMelScale.from_features(STATS, "per_bin", dict(log_offset=1e-5))
+    x = _features(torch.rand(6, 10, F, generator=_gen(15)) * 10 + 0.1, scale)  # away from the floor
+    y = torch.eye(3)[torch.tensor([0, 1, 2, 0, 1, 2])]
+    known = torch.ones(6, 3)
+    cfg = AugmentConfig(gain_db=7.0, filter_db=5.0, filter_points=3, noise_prob=0.7)
+    fused, known_f = power_augment(cfg, x, y, known, scale, _gen(16))
+    g = _gen(16)
+    step = random_filter(random_gain(x, scale, 7.0, g), scale, 5.0, 3, g)
+    step, known_s = background_mix(step, y, known, scale, 0.7, 10.0, 30.0, g)
+    assert torch.allclose(fused, step, atol=1e-4) and torch.equal(known_f, known_s)
+    # near Kaldi's floor one pass keeps more: -20 dB then +20 dB in two passes clamps at eps in between
+    kaldi = LogMelScale.from_features(STATS, "per_bin", dict(log_offset=0.0))
+    quiet = _features(torch.full((1, 2, F), 1e-6), kaldi)
+    down_up = kaldi.power_gain(kaldi.power_gain(quiet, torch.tensor(-20.0).view(1, 1, 1)),
+                               torch.tensor(20.0).view(1, 1, 1))
+    once = kaldi.power_gain(quiet, torch.tensor(-20.0 + 20.0).view(1, 1, 1))
+    assert torch.allclose(once, quiet, atol=1e-4) and not torch.allclose(down_up, quiet, atol=1e-2)
 
 
 def test_power_augmentation_off_is_identity_and_on_reproducible():
