@@ -14,8 +14,11 @@ use warnings;
 use Cwd qw(getcwd);
 use File::Basename qw(basename dirname);
 use File::Path qw(make_path);
+use FindBin;
 use POSIX qw(strftime);
 use Time::HiRes qw(sleep time);
+
+require "$FindBin::RealBin/lib/jobs.pl";  # fail, shell_quote, join_command, parse_jobs, for_job, ...
 
 our $BACKEND;
 $BACKEND //= 'sge';
@@ -104,8 +107,6 @@ Default config:
 $be->{default_config}
 END
 
-sub fail { print STDERR "$0: $_[0]\n"; exit 1; }
-
 sub system_quiet {
   my @cmd = @_;
   my $pid = fork();
@@ -122,14 +123,6 @@ sub system_quiet {
 sub in_path {
   my ($prog) = @_;
   return scalar grep { -x "$_/$prog" } split(/:/, $ENV{PATH} // '');
-}
-
-sub shell_quote { return "'" . join("'\\''", split(/'/, $_[0], -1)) . "'"; }
-
-sub join_command {
-  my @words = @_;
-  return $words[0] if @words == 1;
-  return join(' ', map { (/^\S+$/) ? $_ : shell_quote($_) } @words);
 }
 
 # Returns (command words, {name => {value|'*' => args}}, {name => default}) from config text.
@@ -185,32 +178,13 @@ while (@ARGV && $ARGV[0] =~ /^-/) {
   push @given, $name unless exists $given{$name};
   $given{$name} = $value;
 }
-for my $name ('max_jobs_run', 'num_threads') {
-  next unless defined $given{$name};
-  fail("--" . ($name =~ tr/_/-/r) . " must be a positive integer, got '$given{$name}'")
-    unless $given{$name} =~ /^\d+$/ && $given{$name} > 0;
-}
+check_job_counts(\%given);
 fail("--gpu must be a non-negative integer, got '$given{gpu}'")
   if defined $given{gpu} && $given{gpu} !~ /^\d+$/;
 
-my ($var, $first, $last) = ('', 1, 1);
-if (@ARGV && $ARGV[0] =~ /^([A-Za-z_]\w*)=(\d+)(?::(\d+))?$/) {
-  ($var, $first, $last) = ($1, $2, $3 // $2);
-  shift @ARGV;
-  fail("empty job range $var=$first:$last") if $first > $last;
-}
-fail("expected a log file and a command\n$usage") if @ARGV < 2;
-my $log_template = shift @ARGV;
-my $cmd_template = join_command(@ARGV);
+my $jobs = parse_jobs(\@ARGV, $usage);
+my ($var, $first, $last, $log_template, $cmd_template) = @$jobs{qw(var first last log cmd)};
 my $num_tasks = $last - $first + 1;
-if ($var ne '' && $num_tasks > 1 && index($log_template, $var) < 0) {
-  fail("$num_tasks jobs would share one log file: '$log_template' does not contain $var");
-}
-sub for_job {
-  my ($text, $id) = @_;
-  $text =~ s/\Q$var\E/$id/g if $var ne '';
-  return $text;
-}
 
 # --- config ---
 my ($config_text, $config_source);
@@ -254,11 +228,7 @@ $base =~ s/\.[^.]*$// unless $base =~ /^\.[^.]*$/;
 $base =~ s/\.?\Q$var\E//g if $var ne '';
 $base = 'job' if $base eq '';
 my $qbase = "$qdir/$base";
-for my $id ($first .. $last) {
-  my $dir = dirname(for_job($log_template, $id));
-  make_path($dir, { error => \my $err }) unless -d $dir;
-  fail("cannot create log folder $dir") unless -d $dir;
-}
+make_log_dirs($jobs);
 make_path($qdir, { error => \my $err }) unless -d $qdir;
 fail("cannot create $qdir") unless -d $qdir;
 sub done_file { return "$qdir/done.$base.$_[0]"; }
@@ -377,6 +347,6 @@ if (%lost) {
     . join(',', sort { $a <=> $b } keys %lost) . " but they wrote no exit status (killed?); see $qbase.*.out\n";
 }
 if (@failed) {
-  fail(scalar(@failed) . " / $num_tasks failed, log is in " . for_job($log_template, $failed[0] + $first - 1));
+  fail(scalar(@failed) . " / $num_tasks failed, log is in " . for_job($jobs, $log_template, $failed[0] + $first - 1));
 }
 exit 0;

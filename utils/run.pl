@@ -2,10 +2,11 @@
 # Runs a command as one or more local jobs, Kaldi convention (same interface as queue.pl and slurm.pl).
 use strict;
 use warnings;
-use File::Basename qw(dirname);
-use File::Path qw(make_path);
+use FindBin;
 use IO::Handle;
 use Time::HiRes qw(time);
+
+require "$FindBin::RealBin/lib/jobs.pl";  # fail, join_command, parse_jobs, for_job, ...
 
 my $usage = <<"END";
 Usage: $0 [options] [JOB=1:N] <log-file> <command> [<arg>...]
@@ -23,8 +24,6 @@ Options:
                      used unchanged; they have no effect here
 END
 
-sub fail { print STDERR "$0: $_[0]\n"; exit 1; }
-
 # Number of CPUs this process may use.
 sub cpu_count {
   for my $probe ('nproc 2>/dev/null', 'getconf _NPROCESSORS_ONLN 2>/dev/null') {
@@ -32,14 +31,6 @@ sub cpu_count {
     return $1 if defined $n && $n =~ /^\s*(\d+)\s*$/ && $1 > 0;
   }
   return 1;
-}
-
-# Kaldi's rule for several arguments: a word with no whitespace goes as it is (so "\|" and ">" keep
-# their shell meaning), any other word is quoted.
-sub join_command {
-  my @words = @_;
-  return $words[0] if @words == 1;
-  return join(' ', map { (/^\S+$/) ? $_ : "'" . join("'\\''", split(/'/, $_, -1)) . "'" } @words);
 }
 
 # Exit code of a wait status, with 128+signal for a killed child as bash reports it.
@@ -65,39 +56,18 @@ while (@ARGV && $ARGV[0] =~ /^-/) {
   }
   $opt{$name} = $value;
 }
-for my $name ('max_jobs_run', 'num_threads') {
-  next unless defined $opt{$name};
-  fail("--" . ($name =~ tr/_/-/r) . " must be a positive integer, got '$opt{$name}'")
-    unless $opt{$name} =~ /^\d+$/ && $opt{$name} > 0;
-}
+check_job_counts(\%opt);
 my $max_jobs = $opt{max_jobs_run} // cpu_count();
+my $jobs = parse_jobs(\@ARGV, $usage);
+my ($first, $last) = @$jobs{qw(first last)};
 
-my ($var, $first, $last) = ('', 1, 1);
-if (@ARGV && $ARGV[0] =~ /^([A-Za-z_]\w*)=(\d+)(?::(\d+))?$/) {
-  ($var, $first, $last) = ($1, $2, $3 // $2);
-  shift @ARGV;
-  fail("empty job range $var=$first:$last") if $first > $last;
-}
-fail("expected a log file and a command\n$usage") if @ARGV < 2;
-my $log_template = shift @ARGV;
-my $cmd_template = join_command(@ARGV);
-if ($var ne '' && $last > $first && index($log_template, $var) < 0) {
-  fail("$last jobs would share one log file: '$log_template' does not contain $var");
-}
-
-sub for_job {
-  my ($text, $id) = @_;
-  $text =~ s/\Q$var\E/$id/g if $var ne '';
-  return $text;
-}
-
-sub log_of { return for_job($log_template, $_[0]); }
+sub log_of { return for_job($jobs, $jobs->{log}, $_[0]); }
 
 # Runs one job in the current (child) process and returns its exit code.
 sub run_job {
   my ($id) = @_;
   my $log = log_of($id);
-  my $cmd = for_job($cmd_template, $id);
+  my $cmd = for_job($jobs, $jobs->{cmd}, $id);
   if (!open(STDOUT, '>', $log)) { print STDERR "$0: cannot write log file $log: $!\n"; return 1; }
   open(STDERR, '>&', \*STDOUT) or return 1;
   open(STDIN, '<', '/dev/null') or return 1;
@@ -111,12 +81,7 @@ sub run_job {
   return $code;
 }
 
-# Log folders are made here, before any job starts, so that jobs do not race to create them.
-for my $id ($first .. $last) {
-  my $dir = dirname(log_of($id));
-  make_path($dir, { error => \my $err }) unless -d $dir;
-  fail("cannot create log folder $dir") unless -d $dir;
-}
+make_log_dirs($jobs);
 
 my (%job_of_pid, %failed);
 my $running = 0;
