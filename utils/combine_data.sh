@@ -41,16 +41,17 @@ for src in "$@"; do
   fi
 done
 
-exec perl - "$0" "$dest" "${@%/}" <<'PERL'
+exec perl -I "$(dirname "$0")/lib" - "$0" "$dest" "${@%/}" <<'PERL'
 use strict;
 use warnings;
 use File::Path qw(make_path);
+require "datadir.pl";  # utils/lib: utt_level_files, write_atomic
 
 my ($prog, $dest, @srcs) = @ARGV;
 sub fail { print STDERR "$prog: $_[0]\n"; exit 1; }
 sub warn_ { print STDERR "$prog: warning: $_[0]\n"; }
 
-my @utt_level = qw(segments utt2label utt2label_known utt2dur utt2spk feats.scp utt2num_frames);
+my @utt_level = utt_level_files();
 my @data_files = ('wav.scp', @utt_level);
 
 sub slurp {
@@ -60,15 +61,6 @@ sub slurp {
   my $text = <$fh>;
   close($fh);
   return $text;
-}
-
-sub write_atomic {
-  my ($name, $text) = @_;
-  my $path = "$dest/$name";
-  open(my $fh, '>', "$path.tmp") or fail("cannot write $path.tmp: $!");
-  print $fh $text;
-  close($fh) or fail("cannot write $path.tmp: $!");
-  rename("$path.tmp", $path) or fail("cannot rename $path.tmp: $!");
 }
 
 sub present_in { my ($name) = @_; return grep { -e "$_/$name" } @srcs; }
@@ -140,7 +132,7 @@ for my $name ('labels.txt', 'fbank.yaml') {
 
 make_path($dest, { error => \my $err }) unless -d $dest;
 fail("cannot create $dest") unless -d $dest;
-write_atomic($_, $out{$_}) for @written;
+write_atomic($dest, $_, $out{$_}) for @written;
 # A data file left from an earlier run would not match the combined data.
 my %written = map { $_ => 1 } @written;
 for my $name (@data_files, 'spk2utt', 'labels.txt', 'fbank.yaml', 'stats.json') {

@@ -27,16 +27,17 @@ if [ ! -d "$data" ]; then
   exit 1
 fi
 
-exec perl - "$0" "$data" <<'PERL'
+exec perl -I "$(dirname "$0")/lib" - "$0" "$data" <<'PERL'
 use strict;
 use warnings;
 use File::Copy qw(copy);
+require "datadir.pl";  # utils/lib: utt_level_files, write_atomic
 
 my ($prog, $dir) = @ARGV;
 sub fail { print STDERR "$prog: $_[0]\n"; exit 1; }
 sub say_ { print "$prog: $_[0]\n"; }
 
-my @utt_level = qw(segments utt2label utt2label_known utt2dur utt2spk feats.scp utt2num_frames);
+my @utt_level = utt_level_files();
 my @known = ('wav.scp', @utt_level, 'spk2utt');
 my @present = grep { -e "$dir/$_" } @known;
 fail("$dir holds none of: @known") unless @present;
@@ -92,20 +93,11 @@ for my $name (@present) {
   copy("$dir/$name", "$dir/.backup/$name") or fail("cannot copy $dir/$name to $dir/.backup: $!");
 }
 
-sub write_atomic {
-  my ($name, $text) = @_;
-  my $path = "$dir/$name";
-  open(my $fh, '>', "$path.tmp") or fail("cannot write $path.tmp: $!");
-  print $fh $text;
-  close($fh) or fail("cannot write $path.tmp: $!");
-  rename("$path.tmp", $path) or fail("cannot rename $path.tmp: $!");
-}
-
 for my $name (sort keys %lines) {
   my $by_key = $lines{$name};
   my $wanted = ($name eq 'wav.scp' && $lines{segments}) ? \%keep_reco : \%keep;
   my @keys = sort grep { exists $wanted->{$_} } keys %$by_key;
-  write_atomic($name, join('', map { "$by_key->{$_}\n" } @keys));
+  write_atomic($dir, $name, join('', map { "$by_key->{$_}\n" } @keys));
   my $dropped = $count_in{$name} - @keys;
   say_("$name: kept " . scalar(@keys) . " of $count_in{$name} lines" . ($dropped ? ", dropped $dropped" : ''));
 }
@@ -117,7 +109,7 @@ if (-e "$dir/spk2utt") {
     my (undef, $spk) = split(' ', $lines{utt2spk}{$utt});
     push @{ $utts{$spk} }, $utt;
   }
-  write_atomic('spk2utt', join('', map { join(' ', $_, @{ $utts{$_} }) . "\n" } sort keys %utts));
+  write_atomic($dir, 'spk2utt', join('', map { join(' ', $_, @{ $utts{$_} }) . "\n" } sort keys %utts));
   say_("spk2utt: rebuilt from utt2spk, " . scalar(keys %utts) . " speakers");
 }
 say_("$dir: " . scalar(keys %keep) . " utterances kept; originals in $dir/.backup");

@@ -60,16 +60,17 @@ if [ -d "$dest" ] && [ "$(cd "$src" && pwd -P)" = "$(cd "$dest" && pwd -P)" ]; t
   exit 1
 fi
 
-exec perl - "$0" "$src" "$dest" "$utt_list" "$first" "$last" "$random" "$seed" <<'PERL'
+exec perl -I "$(dirname "$0")/lib" - "$0" "$src" "$dest" "$utt_list" "$first" "$last" "$random" "$seed" <<'PERL'
 use strict;
 use warnings;
 use File::Copy qw(copy);
 use File::Path qw(make_path);
+require "datadir.pl";  # utils/lib: utt_level_files, write_atomic
 
 my ($prog, $src, $dest, $utt_list, $first, $last, $random, $seed) = @ARGV;
 sub fail { print STDERR "$prog: $_[0]\n"; exit 1; }
 
-my @utt_level = qw(segments utt2label utt2label_known utt2dur utt2spk feats.scp utt2num_frames);
+my @utt_level = utt_level_files();
 my @data_files = ('wav.scp', @utt_level, 'spk2utt');
 
 sub read_lines {
@@ -125,15 +126,6 @@ my %keep = map { $_ => 1 } @chosen;
 make_path($dest, { error => \my $err }) unless -d $dest;
 fail("cannot create $dest") unless -d $dest;
 
-sub write_atomic {
-  my ($name, $text) = @_;
-  my $path = "$dest/$name";
-  open(my $fh, '>', "$path.tmp") or fail("cannot write $path.tmp: $!");
-  print $fh $text;
-  close($fh) or fail("cannot write $path.tmp: $!");
-  rename("$path.tmp", $path) or fail("cannot rename $path.tmp: $!");
-}
-
 # Recordings of the chosen segments.
 my %keep_reco;
 if ($has_segments) {
@@ -147,7 +139,7 @@ my @written;
 for my $name (@data_files) {
   next if $name eq 'spk2utt' || !-e "$src/$name";
   my $wanted = ($name eq 'wav.scp' && $has_segments) ? \%keep_reco : \%keep;
-  write_atomic($name, join('', grep { $wanted->{ key_of($_) } } @{ read_lines($name) }));
+  write_atomic($dest, $name, join('', grep { $wanted->{ key_of($_) } } @{ read_lines($name) }));
   push @written, $name;
 }
 if (-e "$src/utt2spk") {
@@ -156,7 +148,7 @@ if (-e "$src/utt2spk") {
     my ($utt, $spk) = split(' ', $line);
     push @{ $utts{$spk} }, $utt if defined $spk && $keep{$utt};
   }
-  write_atomic('spk2utt', join('', map { join(' ', $_, sort @{ $utts{$_} }) . "\n" } sort keys %utts));
+  write_atomic($dest, 'spk2utt', join('', map { join(' ', $_, sort @{ $utts{$_} }) . "\n" } sort keys %utts));
   push @written, 'spk2utt';
 }
 for my $name ('labels.txt', 'fbank.yaml') {
