@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from maskspec.data.atomic import atomic_open
-from maskspec.utils.fields import check_fields
+from maskspec.utils.fields import check_field_types, check_fields
 
 WINDOW_TYPES = ("hamming", "hanning", "povey", "rectangular", "blackman")
 # FbankConfig fields that torchaudio.compliance.kaldi.fbank takes under the same name and meaning
@@ -77,7 +77,7 @@ class FbankConfig:
     min_duration: float = 0.0
 
     def __post_init__(self) -> None:
-        self._check_types()
+        check_field_types(self, "invalid fbank config:", FbankError)
         nyquist = self.sample_rate / 2
         high = self.high_freq if self.high_freq > 0 else nyquist + self.high_freq
         checks = [
@@ -96,24 +96,6 @@ class FbankConfig:
         for ok, message in checks:
             if not ok:
                 raise FbankError(f"invalid fbank config: {message}")
-
-    def _check_types(self) -> None:
-        # YAML gives strings for typos like "128k" or "yes please"; catch them here instead of inside torchaudio
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            kind = f.type if isinstance(f.type, str) else f.type.__name__
-            if kind.startswith("int") and value is None and "None" in kind:
-                continue
-            if kind.startswith("int"):
-                ok = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
-            elif kind == "float":
-                ok = isinstance(value, (int, float, np.number)) and not isinstance(value, bool)
-            elif kind == "bool":
-                ok = isinstance(value, bool)
-            else:
-                ok = isinstance(value, str)
-            if not ok:
-                raise FbankError(f"invalid fbank config: {f.name} must be {kind}, got {value!r}")
 
     @property
     def window_size(self) -> int:

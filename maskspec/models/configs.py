@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Mapping, Union
 
-from maskspec.utils.fields import check_fields
+from maskspec.utils.fields import check_field_types, check_fields
 
 POS_EMBED_MODES = ("extend", "interpolate")
 
@@ -50,15 +50,8 @@ class ModelConfig:
     pos_embed: str = "extend"
 
     def __post_init__(self) -> None:
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            # YAML gives ints where floats are meant ("mlp_ratio: 4"); bools are ints in Python, so reject them.
-            if f.type == "float" and isinstance(value, int) and not isinstance(value, bool):
-                value = float(value)
-                setattr(self, f.name, value)
-            expected = {"int": int, "float": float, "bool": bool, "str": str}[f.type]
-            if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
-                raise ValueError(f"model config: {f.name} must be {f.type}, got {value!r}")
+        # "mlp_ratio: 4" in YAML becomes 4.0: stored values are plain Python numbers of the annotated type
+        check_field_types(self, "model config:", coerce=True)
         for name in ("patch_size", "num_mel_bins", "num_frames", "embed_dim", "depth", "num_heads",
                      "decoder_embed_dim", "decoder_depth", "decoder_num_heads"):
             if getattr(self, name) <= 0:

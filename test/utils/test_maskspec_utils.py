@@ -1,11 +1,12 @@
 """maskspec/utils: strict dataclass keys, JSON files with errors naming the file, the --device choice."""
 import dataclasses
 
+import numpy as np
 import pytest
 import torch
 
 from maskspec.utils.device import pick_device
-from maskspec.utils.fields import check_fields
+from maskspec.utils.fields import check_field_types, check_fields
 from maskspec.utils.jsonfile import read_json
 
 
@@ -13,6 +14,9 @@ from maskspec.utils.jsonfile import read_json
 class Settings:
     rate: int = 1
     name: str = "x"
+    gain: float = 1.0
+    on: bool = True
+    limit: int | None = None
 
 
 class SettingsError(ValueError):
@@ -21,8 +25,24 @@ class SettingsError(ValueError):
 
 def test_check_fields_names_the_key_and_the_known_ones():
     check_fields(Settings, {"rate": 2, "name": "y"}, "settings: unknown key")
-    with pytest.raises(SettingsError, match=r"^settings: unknown key 'rte' \(known: name, rate\)$"):
+    with pytest.raises(SettingsError, match=r"^settings: unknown key 'rte' \(known: gain, limit, name, on, rate\)$"):
         check_fields(Settings, {"rate": 2, "rte": 3}, "settings: unknown key", SettingsError)
+
+
+@pytest.mark.parametrize("field,value,kind", [("rate", "128k", "int"), ("rate", True, "int"), ("rate", 2.5, "int"),
+                                              ("gain", "1.0", "float"), ("gain", False, "float"),
+                                              ("on", 1, "bool"), ("name", 3, "str"), ("limit", 1.5, "int | None")])
+def test_check_field_types_names_field_and_type(field, value, kind):
+    with pytest.raises(SettingsError, match=rf"^settings: {field} must be {kind}, got "):
+        check_field_types(Settings(**{field: value}), "settings:", SettingsError)
+
+
+def test_check_field_types_coerce():
+    s = Settings(rate=np.int64(3), gain=2, limit=None)
+    check_field_types(s, "settings:")  # numpy and int-for-float pass, unchanged without coerce
+    assert type(s.rate) is np.int64 and type(s.gain) is int
+    check_field_types(s, "settings:", coerce=True)
+    assert (type(s.rate), type(s.gain), s.rate, s.gain, s.limit) == (int, float, 3, 2.0, None)
 
 
 def test_read_json(tmp_path):
