@@ -305,6 +305,23 @@ train_launcher() {  # <module> -> words of the command before the module's optio
   fi
 }
 
+# One training job of stage 3 or 4: skipped when complete with these settings; otherwise run through
+# $cuda_cmd (resuming from its newest checkpoint), and complete only when it wrote <exp-dir>/model.pt.
+run_training_job() {  # <exp-dir> <stage> <what> <module> <log> <fingerprint> <module options>...
+  local exp_dir=$1 stage_no=$2 what=$3 module=$4 logfile=$5 fingerprint=$6
+  shift 6
+  if is_done "$exp_dir" "$fingerprint"; then
+    log "Stage $stage_no: $exp_dir is complete; skipping"
+    return 0
+  fi
+  [ "$overwrite" = false ] || rm -rf "$exp_dir"
+  write_replay "$exp_dir" "$stage_no"
+  # shellcheck disable=SC2046
+  launch "Stage $stage_no: $what" "${cuda_cmd} --gpu $ngpu" "$logfile" $(train_launcher "$module") "$@"
+  [ -f "$exp_dir/model.pt" ] || die "$what finished without writing $exp_dir/model.pt"
+  mark_done "$exp_dir" "$fingerprint"
+}
+
 log "${replay_command}"
 log "sets: ${all_sets[*]:-none}; pre-training: $run_pretrain; fine-tuning from: ${init_checkpoint}"
 
@@ -398,18 +415,8 @@ if in_stages 3; then
     fingerprint="maskspec.bin.pretrain ${args[*]}
 $(fingerprint_file "$pretrain_config")
 $(fingerprint_file "$train_data/feats.scp")"
-    if is_done "$pretrain_exp" "$fingerprint"; then
-      log "Stage 3: $pretrain_exp is complete; skipping"
-    else
-      [ "$overwrite" = false ] || rm -rf "$pretrain_exp"
-      write_replay "$pretrain_exp" 3
-      # An interrupted run resumes from its newest checkpoint in $pretrain_exp/checkpoints.
-      # shellcheck disable=SC2046
-      launch "Stage 3: pre-training" "${cuda_cmd} --gpu $ngpu" "$pretrain_exp/log/pretrain.log" \
-        $(train_launcher maskspec.bin.pretrain) "${args[@]}"
-      [ -f "$pretrain_checkpoint" ] || die "pre-training finished without writing $pretrain_checkpoint"
-      mark_done "$pretrain_exp" "$fingerprint"
-    fi
+    run_training_job "$pretrain_exp" 3 "pre-training" maskspec.bin.pretrain "$pretrain_exp/log/pretrain.log" \
+      "$fingerprint" "${args[@]}"
   fi
 fi
 
@@ -453,17 +460,8 @@ if in_stages 4; then
 $(fingerprint_file "$config")
 $(fingerprint_file "$train_data/feats.scp")
 init: $([ "$model" = scratch ] && echo none || echo "$init_fingerprint")"
-      if is_done "$model_dir" "$fingerprint"; then
-        log "Stage 4: $model_dir is complete; skipping"
-        continue
-      fi
-      [ "$overwrite" = false ] || rm -rf "$model_dir"
-      write_replay "$model_dir" 4
-      # shellcheck disable=SC2046
-      launch "Stage 4: fine-tuning $model${f:+ (fold $f)}" "${cuda_cmd} --gpu $ngpu" "$model_dir/log/finetune.log" \
-        $(train_launcher maskspec.bin.finetune) "${args[@]}"
-      [ -f "$model_dir/model.pt" ] || die "fine-tuning finished without writing $model_dir/model.pt"
-      mark_done "$model_dir" "$fingerprint"
+      run_training_job "$model_dir" 4 "fine-tuning $model${f:+ (fold $f)}" maskspec.bin.finetune \
+        "$model_dir/log/finetune.log" "$fingerprint" "${args[@]}"
     done
   done
 fi
