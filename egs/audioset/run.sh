@@ -3,28 +3,17 @@
 # fine-tunes from), then fine-tuning and scoring on AS-2M (default) or AS-20K. Stages and options are those
 # of ../TEMPLATE/maskspec.sh; the values below are this recipe's defaults, and the command line overrides them.
 set -euo pipefail
+. "$(dirname "$0")/../TEMPLATE/scripts/recipe.sh"
 
-recipe_help="AudioSet recipe. Defaults set by run.sh (override any on the command line):
-  --pretrain_set train_2m --pretrain_valid_set eval --train_set train_2m --valid_set eval --test_sets eval
-  --fbank_config conf/fbank.yaml --feats_dtype float16 (AS-2M features: ~0.5 TB instead of ~1 TB)
-  --pretrain_config conf/pretrain_base.yaml --finetune_config conf/finetune.yaml
+run_recipe "AudioSet recipe.
 Sets (local/data.sh): balanced_train (AS-20K), train_2m (AS-2M = balanced + unbalanced), eval, pretrain.
+--feats_dtype float16 halves the features of AS-2M (~0.5 TB instead of ~1 TB).
 Corpus root: AUDIOSET in db.sh, or --local_data_opts '--db_root DIR [--audio_dirs D1,D2]'.
 e.g.: ./run.sh --ngpu 8                                   # all stages, AS-2M
       ./run.sh --stage 2 --train_set balanced_train --finetune_config conf/finetune_as20k.yaml   # AS-20K
-      local/data.sh --help                                # audio lookup and the missing-audio report"
-case " $* " in
-  *" --help "* | *" -h "*) printf '%s\n\n' "$recipe_help"; exec ./maskspec.sh --help ;;
-esac
-
-./maskspec.sh \
-  --pretrain_set train_2m \
-  --pretrain_valid_set eval \
-  --train_set train_2m \
-  --valid_set eval \
-  --test_sets eval \
-  --fbank_config conf/fbank.yaml \
+      local/data.sh --help                                # audio lookup and the missing-audio report" \
+  --pretrain_set train_2m --pretrain_valid_set eval \
+  --train_set train_2m --valid_set eval --test_sets eval \
   --feats_dtype float16 \
   --pretrain_config conf/pretrain_base.yaml \
-  --finetune_config conf/finetune.yaml \
-  "$@"
+  -- "$@"

@@ -3,26 +3,16 @@
 # held-out fold and averages the five accuracies (stage 5). Stage 3 is skipped: the encoder comes from --init.
 # Options are those of ../TEMPLATE/maskspec.sh; the values below are defaults, the command line overrides them.
 set -euo pipefail
+. "$(dirname "$0")/../TEMPLATE/scripts/recipe.sh"
 
-recipe_help="ESC-50 recipe (5-fold cross-validation). Defaults set by run.sh (override any on the command line):
-  --folds '1 2 3 4 5' --train_set 'train_fold{fold}' --valid_set 'test_fold{fold}' --test_sets 'test_fold{fold}'
-  --init ../audioset/exp/pretrain_base/model.pt --fbank_config conf/fbank.yaml --finetune_config conf/finetune.yaml
-  --pretrain_config ../audioset/conf/pretrain_base.yaml (used only when pre-training here, with --init '')
+run_recipe "ESC-50 recipe (5-fold cross-validation).
 Validation of each fold is its test fold, for monitoring only: conf/finetune.yaml keeps the last epoch's weights.
+--pretrain_config is used only when pre-training here, with --init ''.
 Corpus root: ESC50 in db.sh, or --local_data_opts '--db_root DIR'.
 e.g.: ./run.sh --ngpu 1
-      ./run.sh --init ../audioset/exp/finetune_default/pretrained/model.pt --tag as2m   # AS-2M fine-tuned first"
-case " $* " in
-  *" --help "* | *" -h "*) printf '%s\n\n' "$recipe_help"; exec ./maskspec.sh --help ;;
-esac
-
-./maskspec.sh \
+      ./run.sh --init ../audioset/exp/finetune_default/pretrained/model.pt --tag as2m   # AS-2M fine-tuned first" \
   --folds "1 2 3 4 5" \
-  --train_set "train_fold{fold}" \
-  --valid_set "test_fold{fold}" \
-  --test_sets "test_fold{fold}" \
+  --train_set "train_fold{fold}" --valid_set "test_fold{fold}" --test_sets "test_fold{fold}" \
   --init ../audioset/exp/pretrain_base/model.pt \
-  --fbank_config conf/fbank.yaml \
   --pretrain_config ../audioset/conf/pretrain_base.yaml \
-  --finetune_config conf/finetune.yaml \
-  "$@"
+  -- "$@"

@@ -3,26 +3,14 @@
 # Stage 3 is skipped: the encoder comes from --init (--init "" --pretrain_set train pre-trains on this corpus).
 # Options are those of ../TEMPLATE/maskspec.sh; the values below are defaults, the command line overrides them.
 set -euo pipefail
+. "$(dirname "$0")/../TEMPLATE/scripts/recipe.sh"
 
-recipe_help="OpenMIC-2018 recipe. Defaults set by run.sh (override any on the command line):
-  --train_set train --valid_set valid --test_sets test --pretrain_set train
-  --init ../audioset/exp/pretrain_base/model.pt --fbank_config conf/fbank.yaml --finetune_config conf/finetune.yaml
-  --pretrain_config ../audioset/conf/pretrain_base.yaml (used only when pre-training here, with --init '')
+run_recipe "OpenMIC-2018 recipe.
 Sets (local/data.sh): train, valid (carved from split01_train), test (split01_test); partial labels.
+--pretrain_config is used only when pre-training here, with --init ''.
 Corpus root: OPENMIC in db.sh, or --local_data_opts '--db_root DIR'.
 e.g.: ./run.sh --ngpu 1
-      ./run.sh --init ../audioset/exp/finetune_default/pretrained/model.pt --tag as2m   # AS-2M fine-tuned first"
-case " $* " in
-  *" --help "* | *" -h "*) printf '%s\n\n' "$recipe_help"; exec ./maskspec.sh --help ;;
-esac
-
-./maskspec.sh \
-  --train_set train \
-  --valid_set valid \
-  --test_sets test \
-  --pretrain_set train \
-  --init ../audioset/exp/pretrain_base/model.pt \
-  --fbank_config conf/fbank.yaml \
-  --pretrain_config ../audioset/conf/pretrain_base.yaml \
-  --finetune_config conf/finetune.yaml \
-  "$@"
+      ./run.sh --init ../audioset/exp/finetune_default/pretrained/model.pt --tag as2m   # AS-2M fine-tuned first" \
+  --train_set train --valid_set valid --test_sets test --pretrain_set train \
+  --init ../audioset/exp/pretrain_base/model.pt --pretrain_config ../audioset/conf/pretrain_base.yaml \
+  -- "$@"
