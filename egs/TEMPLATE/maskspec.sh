@@ -26,7 +26,8 @@ ngpu=0                     # GPUs per training job (0: CPU); more than 1 runs to
 nj=8                       # parallel jobs for feature extraction
 overwrite=false            # true: redo work that a .done marker says is complete, instead of skipping it
 datadir=data               # Kaldi data directories written by local/data.sh
-dumpdir=dump               # features: <dumpdir>/fbank/<set> (a copy of the data directory plus feats.scp)
+dumpdir=dump               # features: <dumpdir>/fbank/<set> (a copy of the data directory plus feats.scp),
+                           # feature files in <dumpdir>/fbank_pool (shared by the sets)
 expdir=exp                 # experiments: <expdir>/pretrain_<pretrain_tag>, <expdir>/finetune_<tag>
 
 # Data sets. A name holding "{fold}" stands for one set per value of --folds.
@@ -43,6 +44,8 @@ fbank_config=conf/fbank.yaml  # fbank settings (see egs/TEMPLATE/conf/fbank_*.ya
 feats_filetype=ark         # ark or hdf5
 feats_dtype=float32        # float32 or float16 (half the disk space)
 skip_bad_audio=false       # true: drop clips that cannot be decoded (listed in <dump>/<set>/log/bad_utts.txt)
+feats_reuse=true           # true: a clip that another set already has features for (same utterance id, audio
+                           # and fbank settings) is not computed again; false: every set computes all its clips
 stats_max_utts=10000       # clips sampled for the global mean/std (0: all)
 
 # Pre-training (stage 3)
@@ -69,8 +72,9 @@ help_message=$(cat << EOF
 Usage: $0 --train_set <set> --valid_set <set> --test_sets "<set> ..." [options]
 Runs the MaskSpec stages of a recipe (call it from the recipe directory, usually through run.sh):
   1 data        local/data.sh \$local_data_opts, then utils/validate_data_dir.sh on every set
-  2 features    utils/make_fbank.sh on every set into <dumpdir>/fbank/<set>, global mean/std of the
-                pre-training set and of each training set
+  2 features    utils/make_fbank.sh on every set into <dumpdir>/fbank/<set> (each clip computed once when sets
+                share it, files in <dumpdir>/fbank_pool), global mean/std of the pre-training set and of
+                each training set
   3 pre-train   maskspec.bin.pretrain -> <expdir>/pretrain_<pretrain_tag>; skipped when --init is given
   4 fine-tune   maskspec.bin.finetune -> <expdir>/finetune_<tag>/<model>[/fold<f>], model = pretrained
                 (from --init or stage 3), scratch (--scratch_baseline true), linear_probe (--linear_probe true)
@@ -93,7 +97,7 @@ Options (default):
                                     set names; "{fold}" is replaced by each of --folds
   --folds ("")                      e.g. "1 2 3 4 5"
   --fbank_config (conf/fbank.yaml) --feats_filetype (ark) --feats_dtype (float32)
-  --skip_bad_audio (false) --stats_max_utts (10000)
+  --skip_bad_audio (false) --stats_max_utts (10000) --feats_reuse (true)
   --pretrain (auto)                 auto | true | false
   --pretrain_config (conf/pretrain.yaml) --pretrain_args ("") --pretrain_tag ("")
   --init ("")                       checkpoint to fine-tune from, "none", or "" for this recipe's stage 3
@@ -322,6 +326,45 @@ run_training_job() {  # <exp-dir> <stage> <what> <module> <log> <fingerprint> <m
   mark_done "$exp_dir" "$fingerprint"
 }
 
+# Feature files: every set's are in one pool, named raw_fbank_<set>.<run_id>.<job>.ark|h5 and never rewritten,
+# so a set's feats.scp may name files another set computed (--feats_reuse) and its checksum identifies the
+# features. A pool file is deleted only when no feats.scp in $feats_root names it (prune_feats_pool).
+feats_pool=$dumpdir/fbank_pool
+run_id=$(date '+%Y%m%dT%H%M%S')_$$
+
+missing_feats() {  # <data-dir>: the first feature file named in its feats.scp that does not exist, if any
+  local f
+  awk '{ sub(/:[^:]*$/, "", $2); print $2 }' "$1/feats.scp" | LC_ALL=C sort -u | while IFS= read -r f; do
+    [ -f "$f" ] || { echo "$f"; break; }
+  done
+}
+
+# Deletes the pool files no feats.scp in $feats_root names: the features of sets redone or removed since, the
+# jobs' own lists, what a killed run left behind. Files a run is writing are not named anywhere yet, so this
+# waits for no one: it runs only when it gets the pool's lock to itself, and otherwise leaves them for later.
+prune_feats_pool() {
+  local named=() scp f n=0
+  if ! command -v flock > /dev/null; then
+    log "Stage 2: no flock command: unused files in $feats_pool are not deleted"
+    return 0
+  fi
+  if ! flock -xn 9; then
+    log "Stage 2: another run is writing into $feats_pool; its unused files are deleted by a later run"
+    return 0
+  fi
+  for scp in "$feats_root"/*/feats.scp; do
+    [ -f "$scp" ] && named+=("$scp")
+  done
+  while IFS= read -r f; do
+    rm -f "$feats_pool/$f"
+    n=$((n + 1))
+  done < <(LC_ALL=C comm -23 \
+             <(find "$feats_pool" -maxdepth 1 -type f ! -name .lock -printf '%f\n' | LC_ALL=C sort) \
+             <(cat /dev/null ${named[@]+"${named[@]}"} | awk '{ sub(/:[^:]*$/, "", $2); n = split($2, p, "/"); print p[n] }' \
+               | LC_ALL=C sort -u))
+  [ "$n" -eq 0 ] || log "Stage 2: deleted $n files in $feats_pool that no feats.scp names"
+}
+
 log "${replay_command}"
 log "sets: ${all_sets[*]:-none}; pre-training: $run_pretrain; fine-tuning from: ${init_checkpoint}"
 
@@ -354,7 +397,15 @@ fi
 
 # ---------------------------------------------------------------------------------------------------------
 if in_stages 2; then
-  log "Stage 2: fbank features ($fbank_config) of ${#all_sets[@]} sets into $feats_root"
+  log "Stage 2: fbank features ($fbank_config) of ${#all_sets[@]} sets into $feats_root (files in $feats_pool)"
+  mkdir -p "$feats_pool"
+  if command -v flock > /dev/null; then
+    # Held while this run writes into the pool; prune_feats_pool needs it alone.
+    exec 9> "$feats_pool/.lock"
+    flock -s 9
+  fi
+  done_here=()  # the sets this run made or found complete, the latest first: where features are reused from
+  declare -A feats_exist=()  # other sets of $feats_root: do all the files their feats.scp names exist (yes/no)?
   for dset in ${all_sets[@]+"${all_sets[@]}"}; do
     src=$datadir/$dset
     dst=$feats_root/$dset
@@ -362,24 +413,56 @@ if in_stages 2; then
     fingerprint="make_fbank.sh --filetype $feats_filetype --dtype $feats_dtype --skip_bad $skip_bad_audio
 $(fingerprint_file "$fbank_config")
 $(for f in wav.scp segments utt2label utt2label_known labels.txt; do [ ! -f "$src/$f" ] || fingerprint_file "$src/$f"; done)"
-    if is_done "$dst" "$fingerprint"; then
-      log "Stage 2: $dst is complete; skipping"
-      continue
+    # The marker ends with the checksum of feats.scp: the files it names are never rewritten, so the checksum
+    # stands for the features, wherever they were computed. (A marker from before it was added gets it.)
+    if [ -f "$dst/.done" ] && [ "$(cat "$dst/.done")" = "$fingerprint" ]; then
+      mark_done "$dst" "$fingerprint
+$(fingerprint_file "$dst/feats.scp")"
     fi
+    if is_done "$dst" "$fingerprint
+$(fingerprint_file "$dst/feats.scp")"; then
+      gone=$(missing_feats "$dst")
+      if [ -z "$gone" ]; then
+        log "Stage 2: $dst is complete; skipping"
+        done_here=("$dst" ${done_here[@]+"${done_here[@]}"})
+        continue
+      fi
+      log "Stage 2: $gone, named in $dst/feats.scp, no longer exists; redoing $dst"
+    fi
+    rm -f "$dst/.done"
     rm -rf "$dst"
     mkdir -p "$dst"
     # A copy of the data directory, so that data/ keeps the raw sets and a feature rerun starts clean.
     find "$src" -maxdepth 1 -type f ! -name '.*' -exec cp {} "$dst/" \;
     rm -f "$dst/feats.scp" "$dst/utt2num_frames" "$dst/stats.json" "$dst/fbank.yaml"
+    # Features to reuse: those of this run's sets, then (unless --overwrite true redoes them) of the other complete
+    # sets here. make_fbank.sh takes a clip's features only from a set with the same fbank.yaml and audio.
+    reuse=()
+    if [ "$feats_reuse" = true ]; then
+      reuse=(${done_here[@]+"${done_here[@]}"})
+      if [ "$overwrite" = false ]; then
+        for other in "$feats_root"/*; do
+          [ -f "$other/.done" ] && [ -f "$other/feats.scp" ] && [ "$other" != "$dst" ] || continue
+          [[ " ${reuse[*]:-} " != *" $other "* ]] || continue
+          [ -n "${feats_exist[$other]:-}" ] || feats_exist[$other]=$([ -z "$(missing_feats "$other")" ] && echo yes || echo no)
+          [ "${feats_exist[$other]}" = no ] || reuse+=("$other")
+        done
+      fi
+    fi
     log "Stage 2: utils/make_fbank.sh $src -> $dst ($nj jobs)"
     utils/make_fbank.sh --nj "$nj" --cmd "$train_cmd" --fbank_config "$fbank_config" \
-      --filetype "$feats_filetype" --dtype "$feats_dtype" --skip_bad "$skip_bad_audio" "$dst" \
+      --filetype "$feats_filetype" --dtype "$feats_dtype" --skip_bad "$skip_bad_audio" \
+      --name "$dset.$run_id" --reuse_from "${reuse[*]:-}" "$dst" "$dst/log" "$feats_pool" \
       || fail_with_logs "feature extraction of $dst" "$dst/log/make_fbank_*.log"
     opts=()
     [ -f "$dst/utt2label" ] || opts+=(--no-labels)
     utils/validate_data_dir.sh ${opts[@]+"${opts[@]}"} "$dst" >&2 || die "$dst is not a valid data directory"
-    mark_done "$dst" "$fingerprint"
+    mark_done "$dst" "$fingerprint
+$(fingerprint_file "$dst/feats.scp")"
+    done_here=("$dst" ${done_here[@]+"${done_here[@]}"})
   done
+  prune_feats_pool
+  exec 9>&-
 
   # Normalisation statistics: pre-training and each fine-tuning training set measure their own.
   stats_sets=()

@@ -7,7 +7,8 @@ set -euo pipefail
 
 run_recipe "ESC-50 recipe (5-fold cross-validation).
 Validation of each fold is its test fold, for monitoring only: conf/finetune.yaml keeps the last epoch's weights.
---pretrain_config is used only when pre-training here, with --init ''.
+--pretrain_config is used only when pre-training here, with --init ''. Each clip is in five sets (one test,
+four training folds); stage 2 computes its features once.
 Corpus root: ESC50 in db.sh, or --local_data_opts '--db_root DIR'.
 e.g.: ./run.sh --ngpu 1
       ./run.sh --init ../audioset/exp/finetune_default/pretrained/model.pt --tag as2m   # AS-2M fine-tuned first" \
