@@ -56,7 +56,7 @@ END
   slurm => {
     config_file => 'conf/slurm.conf',
     default_config => <<'END',
-command sbatch --export=PATH --ntasks=1
+command sbatch --export=PATH
 option mem=* --mem=$0
 option mem=0
 option num_threads=* --cpus-per-task=$0
@@ -64,7 +64,10 @@ option num_threads=1
 option gpu=* --gres=gpu:$0
 option gpu=0
 option time=* --time=$0
+option num_nodes=* --nodes=$0 --ntasks-per-node=1
+option num_nodes=1 --ntasks=1
 default gpu=0
+default num_nodes=1
 END
     task_var => 'SLURM_ARRAY_TASK_ID',
     array_args => sub {
@@ -99,6 +102,7 @@ Options (mapped to scheduler arguments by the config file):
   --num-threads N    CPU threads per job (default 1)
   --max-jobs-run N   tasks running at once
   --time T           run-time limit, HH:MM:SS
+  --num-nodes N      nodes per job (Slurm's default config; for utils/torchrun_nodes.sh)
   --config F         config file (default: $be->{config_file} if it exists, else a built-in one;
                      any other "option name=..." it describes becomes a --name option)
 Environment: MASKSPEC_QUEUE_GRACE (seconds, default 60) is how long to wait for the exit-status files of

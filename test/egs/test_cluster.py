@@ -15,6 +15,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
+import torch
+
+from slurm_stand_ins import free_port, install_srun
 
 from fixtures import link_recipe, make_audioset, read_kv, recipe_args, run_script, write_tiny_configs
 
@@ -34,8 +37,12 @@ STAND_IN = textwrap.dedent('''\
         task_var, out_token, reply = "SLURM_ARRAY_TASK_ID", "%a", "4242"
     out = args[args.index("-o") + 1]
     codes = []
+    # Slurm tells a job its allocation (utils/torchrun_nodes.sh reads it): the --nodes asked for, or one
+    nodes = next((a.split("=", 1)[1] for a in args if a.startswith("--nodes=")), "1")
     for task in range(first, last + 1):
         env = dict(os.environ, **{{task_var: str(task)}})
+        if "{name}" == "sbatch":
+            env.update(SLURM_JOB_ID="4242", SLURM_JOB_NUM_NODES=nodes, SLURM_JOB_NODELIST=f"node[1-{{nodes}}]")
         with open(out.replace(out_token, str(task)), "w") as f:
             codes.append(subprocess.call(["bash", script], env=env, stdout=f, stderr=subprocess.STDOUT))
     with open(os.environ["STANDIN_RECORD"], "a") as f:
@@ -113,3 +120,35 @@ def test_stages_2_and_3_through_the_scheduler(tmp_path, backend):
     assert (work / "exp/pretrain_tiny/model.pt").is_file()
     log = (work / "exp/pretrain_tiny/log/pretrain.log").read_text()
     assert "# Ended (code 0)" in log
+
+
+def test_multi_node_pretraining_through_slurm(tmp_path):
+    """--num_nodes 2 --ngpu 1: slurm.pl asks for two nodes, utils/torchrun_nodes.sh starts one torchrun on each
+    through (stand-in) srun, and the two processes pre-train together (gloo on the CPU here)."""
+    fx = make_audioset(tmp_path / "audioset")
+    configs = write_tiny_configs(tmp_path / "conf")
+    work_root = tmp_path / "run"
+    (work_root / "egs" / "audioset").mkdir(parents=True)
+    (work_root / "egs" / "audioset" / "cmd.sh").write_text(CMD_SH["slurm"])
+    work = link_recipe("audioset", work_root)
+    install_stand_ins(tmp_path / "bin")
+    install_srun(tmp_path / "bin")
+    record = tmp_path / "submissions.jsonl"
+    env = {"PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}", "STANDIN_RECORD": str(record),
+           "MASKSPEC_QUEUE_GRACE": "5", "MASKSPEC_RDZV_PORT": str(free_port()), "OMP_NUM_THREADS": "1"}
+    args = recipe_args(fx.root, configs, "--pretrain_config", str(configs["pretrain"]), "--stop_stage", "3",
+                       "--pretrain_args", "--device cpu --batch_size 2 --max_steps 2 --num_images 0",
+                       "--pretrain_valid_set", "train_2m", "--valid_set", "train_2m", "--test_sets", "train_2m",
+                       "--num_nodes", "2")
+    args[args.index("--ngpu") + 1] = "1"
+    run_script(["run.sh", *args], work, env=env)
+
+    (pretrain,) = by_command(submissions(record), "maskspec.bin.pretrain")
+    argv = " ".join(pretrain["argv"])
+    assert "--nodes=2 --ntasks-per-node=1" in argv and "--gres=gpu:1" in argv and "--ntasks=1" not in argv
+    assert "utils/torchrun_nodes.sh --nnodes 2 --nproc_per_node 1 -m maskspec.bin.pretrain" in pretrain["script"]
+    exp = work / "exp/pretrain_tiny"
+    assert "2 processes" in (exp / "train.log").read_text()
+    ckpt = torch.load(sorted((exp / "checkpoints").glob("ckpt_*.pt"))[-1], weights_only=True)
+    assert ckpt["world_size"] == 2 and ckpt["step"] == 2
+    assert (exp / "model.pt").is_file()

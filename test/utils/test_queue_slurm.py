@@ -130,6 +130,21 @@ def test_slurm_submits_one_array_job_with_mapped_options(tools, scheduler, tmp_p
         assert str(job) in lines
 
 
+def test_slurm_one_task_by_default_and_nodes_for_multi_node_jobs(tools, scheduler):
+    tools.run("slurm.pl", "log/one.log", "true")
+    tools.run("slurm.pl", "--gpu", "8", "--num-nodes", "4", "log/many.log", "true")
+    one, many = scheduler()
+    assert "--ntasks=1" in one and not any(a.startswith("--nodes") for a in one)
+    assert "--nodes=4" in many and "--ntasks-per-node=1" in many and "--gres=gpu:8" in many
+    assert "--ntasks=1" not in many  # one task per node: utils/torchrun_nodes.sh starts torchrun with srun
+
+
+def test_queue_rejects_num_nodes_its_config_does_not_describe(tools, scheduler):
+    proc = tools.run("queue.pl", "--num-nodes", "2", "log/a.log", "true", check=False)
+    assert "option --num-nodes is not described in config" in proc.stderr
+    assert scheduler() == []
+
+
 def test_slurm_without_limit_and_failure_report(tools, scheduler, tmp_path):
     proc = tools.run("slurm.pl", "JOB=1:4", "log/f.JOB.log", "exit $((JOB % 2))", check=False)
     (argv,) = scheduler()
