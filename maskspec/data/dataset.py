@@ -186,9 +186,12 @@ def collate(items: Sequence[Mapping[str, Any]]) -> dict:
         raise ValueError("collate: empty batch")
     lengths = [it["feats"].shape[0] for it in items]
     t_max = max(lengths)
-    feats = items[0]["feats"].new_zeros((len(items), t_max, items[0]["feats"].shape[1]))
-    for i, it in enumerate(items):
-        feats[i, : lengths[i]] = it["feats"]
+    if min(lengths) == t_max:  # the usual case (clips cropped to the model's length): one copy, no zero fill
+        feats = torch.stack([it["feats"] for it in items])
+    else:
+        feats = items[0]["feats"].new_zeros((len(items), t_max, items[0]["feats"].shape[1]))
+        for i, it in enumerate(items):
+            feats[i, : lengths[i]] = it["feats"]
     batch = dict(utt=[it["utt"] for it in items], feats=feats,
                  num_frames=torch.tensor([it["num_frames"] for it in items], dtype=torch.long),
                  index=torch.tensor([it["index"] for it in items], dtype=torch.long))

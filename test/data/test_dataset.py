@@ -101,6 +101,8 @@ def test_start_and_no_crop(data_dir):
     batch = collate([full[0], full[2]])
     assert batch["feats"].shape == (2, 20, F) and batch["num_frames"].tolist() == [5, 20]
     assert torch.count_nonzero(batch["feats"][0, 5:]) == 0
+    same = collate([full[2], full[2]])  # equal lengths: stacked as they are
+    assert torch.equal(same["feats"][1], full[2]["feats"]) and same["num_frames"].tolist() == [20, 20]
 
 
 def test_crop_or_pad_checks_mode():

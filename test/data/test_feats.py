@@ -46,8 +46,10 @@ def test_float16_storage(tmp_path, filetype):
     scp = read_kv(tmp_path / "f.scp")
     for utt, mat in mats.items():
         out = load_feat(scp[utt])
-        assert out.dtype == np.float32
+        assert out.dtype == np.float32 and out.flags.writeable
         np.testing.assert_allclose(out, mat, rtol=1e-3, atol=1e-3)
+        # exactly the float16 values: the fast conversion changes nothing
+        np.testing.assert_array_equal(out, mat.astype(np.float16).astype(np.float32))
     size16 = os.path.getsize(tmp_path / ("f.ark" if filetype == "ark" else "f.h5"))
     with FeatWriter(str(tmp_path / "g"), filetype) as w:
         for utt, mat in mats.items():
