@@ -19,6 +19,7 @@ written file is itself a valid ``--config``.
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
 from typing import Any, Optional, Sequence
 
@@ -76,6 +77,22 @@ def yaml_dict(value: Any) -> dict:
     return d
 
 
+def _value_problem(action: argparse.Action, value: Any) -> Optional[str]:
+    """Why a scalar YAML value would not convert to ``action``'s type or choices (None if it does, or if the
+    value is a list/mapping, which configargparse handles itself)."""
+    if isinstance(value, (list, dict)) or value is None or action.nargs not in (None, "?"):
+        return None
+    text = str(value)
+    try:
+        converted = action.type(text) if callable(action.type) else text
+    except (ValueError, TypeError, argparse.ArgumentTypeError) as e:
+        name = getattr(action.type, "__name__", "value")
+        return str(e) if isinstance(e, argparse.ArgumentTypeError) else f"invalid {name} value {value!r}"
+    if action.choices is not None and converted not in action.choices:
+        return f"{value!r} is not one of {', '.join(map(str, action.choices))}"
+    return None
+
+
 class StrictArgumentParser(configargparse.ArgumentParser):
     """configargparse with ``--config`` (YAML), no abbreviations, and unknown YAML keys reported as such."""
 
@@ -91,15 +108,18 @@ class StrictArgumentParser(configargparse.ArgumentParser):
         return {s[2:] for a in self._actions for s in a.option_strings if s.startswith("--")}
 
     def _check_config_files(self, argv: Sequence[str]) -> None:
-        """Name an unknown key and its file before configargparse turns it into a vague 'unrecognized' error."""
+        """Name the file and line of an unknown key or a bad value before configargparse turns it into a vague
+        'unrecognized' or 'invalid value' error that does not say where the value came from."""
         pre = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
         pre.add_argument("--config", action="append", default=[])
         ns, _ = pre.parse_known_args(list(argv))
-        known = self._known_keys()
+        actions = {s[2:]: a for a in self._actions for s in a.option_strings if s.startswith("--")}
         for path in ns.config:
             try:
                 with open(path, encoding="utf-8") as f:
-                    content = yaml.safe_load(f)
+                    text = f.read()
+                node = yaml.compose(text)
+                content = yaml.safe_load(text)
             except OSError as e:
                 self.error(f"cannot read config file {path}: {e}")
             except yaml.YAMLError as e:
@@ -108,11 +128,17 @@ class StrictArgumentParser(configargparse.ArgumentParser):
                 continue
             if not isinstance(content, dict):
                 self.error(f"config file {path} must be a YAML mapping of option: value")
-            for key in content:
+            lines = {str(k.value): k.start_mark.line + 1 for k, _ in node.value}
+            for key, value in content.items():
+                where = f"config file {path} line {lines.get(str(key), '?')}"
                 if str(key) == "config":
-                    self.error(f"config file {path}: key 'config' is not allowed inside a config file")
-                if str(key) not in known:
-                    self.error(f"config file {path}: unknown key '{key}'")
+                    self.error(f"{where}: key 'config' is not allowed inside a config file")
+                if str(key) not in actions:
+                    close = difflib.get_close_matches(str(key), actions, n=1)
+                    self.error(f"{where}: unknown key '{key}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
+                problem = _value_problem(actions[str(key)], value)
+                if problem:
+                    self.error(f"{where}: {key}: {problem}")
 
     def parse_args(self, args: Optional[Sequence[str]] = None, namespace=None, **kwargs):
         import sys

@@ -37,7 +37,18 @@ def test_unknown_yaml_key_is_an_error_naming_it(tmp_path, capsys):
         make_parser().parse_args(["--config", cfg])
     assert e.value.code == 2
     err = capsys.readouterr().err
-    assert "unknown key 'batchsize'" in err and "c.yaml" in err
+    assert "unknown key 'batchsize'" in err and "c.yaml line 2" in err and "did you mean 'batch_size'?" in err
+
+
+@pytest.mark.parametrize("text, message", [("epochs: 3\nwarmup_epochs: five\n", "line 2: warmup_epochs: invalid float"),
+                                           ("amp: fp8\n", "line 1: amp: 'fp8' is not one of auto, bf16"),
+                                           ("\nresume: maybe\n", "line 2: resume: expected a boolean")])
+def test_bad_yaml_value_names_file_and_line(tmp_path, capsys, text, message):
+    cfg = write(tmp_path / "c.yaml", text)
+    with pytest.raises(SystemExit):
+        make_parser().parse_args(["--config", cfg])
+    err = capsys.readouterr().err
+    assert f"config file {cfg} {message}" in err
 
 
 def test_configargparse_alone_would_reject_unknown_keys_too(tmp_path, capsys):
