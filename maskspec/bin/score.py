@@ -10,6 +10,7 @@ writes to <output_dir>:
   scores.npz    utts, classes, scores [N, C] (+ targets, known when labelled)
   results.json  accuracy (single-label), mAP, mAUC, d', per-class AP/AUC (when <data>/utt2label exists)
   RESULTS.md    the same, readable
+  per_class_ap.png, confusion.png (single-label; the counts are in results.json as confusion_matrix)
 The features must have been computed with the fbank settings of the model's training data; the model file's
 stats normalise them.
 """
@@ -32,6 +33,7 @@ from maskspec.data.feats import FeatReadError
 from maskspec.models.model_file import ModelFileError
 from maskspec.tasks.inference import DEFAULT_BATCH_WINDOWS, load_classifier, predict_many
 from maskspec.tasks.metrics import compute_metrics, primary_value
+from maskspec.tasks.score_plots import confusion_matrix, plot_confusion, plot_per_class_ap
 from maskspec.utils.device import pick_device
 
 PROG = "score.py"
@@ -121,6 +123,11 @@ def write_outputs(output_dir: str, utts: Sequence[str], classes: Sequence[str], 
             f.write("\n")
         with atomic_open(os.path.join(output_dir, "RESULTS.md"), "w", encoding="utf-8") as f:
             f.write(results_markdown(json_safe(results)))
+        title = os.path.basename(os.path.normpath(results.get("data", "")))
+        plot_per_class_ap(results["metrics"]["per_class"], os.path.join(output_dir, "per_class_ap.png"), title)
+        if "confusion_matrix" in results:
+            plot_confusion(np.asarray(results["confusion_matrix"]), classes,
+                           os.path.join(output_dir, "confusion.png"), title)
 
 
 def score(args) -> Optional[dict]:
@@ -148,6 +155,8 @@ def score(args) -> Optional[dict]:
                                   mf["task_type"], classes)
         results = dict(model=os.path.abspath(args.model), data=os.path.abspath(args.data),
                        num_frames=mf["num_frames"], hop_frames=hop, metrics=metrics)
+        if mf["task_type"] == "single_label":
+            results["confusion_matrix"] = confusion_matrix(scores, targets).tolist()
         logger.info("%s: %s = %.4f (mAP %s, mAUC %s)", args.data, metrics["primary_metric"], primary_value(metrics),
                     _fmt(metrics["mAP"]), _fmt(metrics["mAUC"]))
     else:

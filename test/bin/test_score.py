@@ -69,6 +69,11 @@ def test_single_label_scoring(tmp_path):
     assert res["metrics"]["mAP"] == pytest.approx(want["mAP"])
     md = (out / "RESULTS.md").read_text()
     assert "| accuracy |" in md and "## Per class" in md
+    cm = np.array(res["confusion_matrix"])
+    assert cm.shape == (3, 3) and cm.sum() == 7 and cm.sum(axis=1).tolist() == [3, 2, 2]
+    assert np.trace(cm) / 7 == pytest.approx(res["metrics"]["accuracy"])
+    for png in ("confusion.png", "per_class_ap.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png
 
 
 def test_partial_labels_and_unlabelled(tmp_path):
@@ -86,6 +91,7 @@ def test_partial_labels_and_unlabelled(tmp_path):
     want = compute_metrics(npz["scores"], npz["targets"], npz["known"], "multi_label", CLASSES)
     assert res["mAP"] == pytest.approx(want["mAP"])
     assert [r["positives"] + r["negatives"] for r in res["per_class"]] == [3, 3, 3]
+    assert (out / "per_class_ap.png").is_file() and not (out / "confusion.png").exists()
     # without utt2label: scores only
     os.remove(tmp_path / "test" / "utt2label")
     os.remove(tmp_path / "test" / "utt2label_known")
