@@ -97,3 +97,9 @@ def test_usage_errors(tools, args, message):
 def test_help(tools):
     proc = tools.run("run.pl", "--help")
     assert proc.stdout.startswith("Usage: ") and "e.g.:" in proc.stdout
+
+
+@pytest.mark.parametrize("name", ["lib/jobs.pl", "lib/datadir.pl"])
+def test_libraries_say_what_they_are_when_run(tools, name):
+    proc = tools.run(name, check=False)
+    assert "a library of" in proc.stderr and "not a command" in proc.stderr

@@ -1,8 +1,15 @@
+#!/usr/bin/env perl
 # What run.pl and queue.pl (so also slurm.pl) share: the job range JOB=1:N, the log file and command templates,
 # and the checks on them, so that a command behaves the same run locally and on a cluster.
 # Loaded with `require "$FindBin::RealBin/lib/jobs.pl"`; the subs land in the caller's package (main).
 use strict;
 use warnings;
+
+# Run on its own it has nothing to do: say so instead of returning silently.
+unless (caller) {
+  print STDERR "$0: a library of run.pl, queue.pl and slurm.pl, not a command\n";
+  exit 1;
+}
 use File::Basename qw(dirname);
 use File::Path qw(make_path);
 
