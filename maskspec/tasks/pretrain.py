@@ -16,7 +16,7 @@ from typing import Optional
 
 import torch
 
-from maskspec.data.atomic import atomic_path
+from maskspec.utils.plots import pyplot, save_png
 from maskspec.train import distributed as D
 
 VALID_MASK_SEED = 20240425
@@ -81,23 +81,15 @@ class PretrainTask:
         rows = [x[:, :t, : masked.shape[2]].float().cpu(), masked.cpu(), recon.cpu()]
         fig = plot_reconstructions(rows, [it["utt"] for it in items], epoch)
         path = os.path.join(exp_dir, "images", f"epoch_{epoch:03d}.png")
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with atomic_path(path) as tmp:
-            fig.savefig(tmp, format="png", dpi=80)
+        save_png(fig, path, dpi=80, close=False)
         tb_writer.add_figure("reconstruction", fig, epoch)  # closes the figure
-        import matplotlib.pyplot as plt
-
-        plt.close(fig)
+        pyplot().close(fig)
         return path
 
 
 def plot_reconstructions(rows: list[torch.Tensor], utts: list[str], epoch: int):
     """A figure with one column per clip and rows input / masked input / reconstruction; each tensor [N, T, F]."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only, never a window
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     titles = ("input", "masked input", "reconstruction")
     n = rows[0].shape[0]
     fig, axes = plt.subplots(len(rows), n, figsize=(3.2 * n, 2.2 * len(rows)), squeeze=False)

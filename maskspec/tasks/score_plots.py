@@ -8,7 +8,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-from maskspec.data.atomic import atomic_path
+from maskspec.utils.plots import pyplot, save_png
 
 # Above this many classes the bar chart shows the best and the worst half of this many (AudioSet has 527).
 MAX_BARS = 40
@@ -31,26 +31,14 @@ def confusion_matrix(scores: np.ndarray, targets: np.ndarray) -> np.ndarray:
     return np.bincount(true * c + pred, minlength=c * c).reshape(c, c)
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only, never a window
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _save(fig, path: str) -> None:
-    plt = _pyplot()
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=90)
-    plt.close(fig)
+    save_png(fig, path, dpi=90)
 
 
 def plot_confusion(cm: np.ndarray, classes: Sequence[str], path: str, title: str = "") -> None:
     """Row-normalised confusion matrix (each true class sums to 1) as a PNG; counts in the cells when small."""
-    plt = _pyplot()
+    plt = pyplot()
     c = len(classes)
     rows = cm.sum(axis=1, keepdims=True)
     share = np.divide(cm, rows, out=np.zeros(cm.shape, dtype=float), where=rows > 0)
@@ -77,7 +65,7 @@ def plot_confusion(cm: np.ndarray, classes: Sequence[str], path: str, title: str
 
 def plot_per_class_ap(per_class: Sequence[dict], path: str, title: str = "", max_bars: int = MAX_BARS) -> None:
     """Horizontal bars of each class's AP, best first; with many classes the best and worst ``max_bars // 2``."""
-    plt = _pyplot()
+    plt = pyplot()
     rows = sorted((r for r in per_class if r.get("ap") is not None), key=lambda r: -r["ap"])
     if not rows:
         return

@@ -10,7 +10,8 @@ import json
 import math
 import os
 
-from maskspec.data.atomic import atomic_open, atomic_path
+from maskspec.data.atomic import atomic_open
+from maskspec.utils.plots import pyplot, save_png
 
 HISTORY_NAME = "history.json"
 CURVES_NAME = "curves.png"
@@ -43,11 +44,7 @@ def read_history(exp_dir: str) -> list[dict]:
 
 def plot_history(history: list[dict], path: str) -> None:
     """One panel per quantity (training loss, learning rate, each validation result) against the epoch."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only, never a window
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     names = [k for k in history[-1] if k not in _NOT_PLOTTED]
     cols = min(3, len(names)) or 1
     rows = math.ceil(len(names) / cols) or 1
@@ -64,6 +61,4 @@ def plot_history(history: list[dict], path: str) -> None:
     for ax in list(axes.flat)[len(names):]:
         ax.axis("off")
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=80)
-    plt.close(fig)
+    save_png(fig, path, dpi=80)
