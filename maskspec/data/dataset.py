@@ -61,25 +61,33 @@ def check_stats(stats: Any, where: str = "stats") -> None:
         raise StatsError(f"{where}: negative standard deviation")
 
 
+def normalization(stats: Optional[Mapping[str, Any]], mode: str) -> tuple[np.ndarray, np.ndarray]:
+    """float32 ``(mean, std)`` that ``normalize`` uses: [F] (per_bin), [1] (global) or 0 and 1 (none); std
+    floored at STD_FLOOR."""
+    if mode not in NORMALIZE_MODES:
+        raise ValueError(f"normalize mode must be one of {NORMALIZE_MODES}, got {mode!r}")
+    if mode == "none":
+        return np.zeros(1, np.float32), np.ones(1, np.float32)
+    if stats is None:
+        raise ValueError(f"normalize mode {mode!r} needs stats (stats.json)")
+    if mode == "per_bin":
+        mean, std = np.asarray(stats["mean"], np.float32), np.asarray(stats["std"], np.float32)
+    else:
+        mean, std = np.float32([stats["global_mean"]]), np.float32([stats["global_std"]])
+    return mean, np.maximum(std, np.float32(STD_FLOOR))
+
+
 def normalize(feats, stats: Optional[Mapping[str, Any]], mode: str):
     """Standardise log-mel features ``[T, F]`` (or ``[B, T, F]``); numpy arrays or torch tensors.
 
     mode ``per_bin``: ``(x - mean[F]) / std[F]`` (the paper); ``global``: one mean/std for every bin (AST);
     ``none``: unchanged. std is floored at 1e-5.
     """
-    if mode not in NORMALIZE_MODES:
-        raise ValueError(f"normalize mode must be one of {NORMALIZE_MODES}, got {mode!r}")
     if mode == "none":
         return feats
-    if stats is None:
-        raise ValueError(f"normalize mode {mode!r} needs stats (stats.json)")
-    if mode == "per_bin":
-        mean, std = np.asarray(stats["mean"], np.float32), np.asarray(stats["std"], np.float32)
-        if feats.shape[-1] != mean.shape[0]:
-            raise ValueError(f"features have {feats.shape[-1]} mel bins but the stats have {mean.shape[0]}")
-    else:
-        mean, std = np.float32(stats["global_mean"]), np.float32(stats["global_std"])
-    std = np.maximum(std, np.float32(STD_FLOOR))
+    mean, std = normalization(stats, mode)
+    if mode == "per_bin" and feats.shape[-1] != mean.shape[0]:
+        raise ValueError(f"features have {feats.shape[-1]} mel bins but the stats have {mean.shape[0]}")
     if isinstance(feats, torch.Tensor):
         mean = torch.as_tensor(mean, device=feats.device, dtype=feats.dtype)
         std = torch.as_tensor(std, device=feats.device, dtype=feats.dtype)

@@ -133,21 +133,12 @@ class LogMelScale:
                       fbank_config: Optional[Mapping[str, Any]]) -> "LogMelScale":
         """The scale of features read by ``FeatDataset(stats, normalize)`` and computed with ``fbank_config``
         (the resolved fbank.yaml dict; None: the defaults, log_offset 0)."""
-        from maskspec.data.dataset import NORMALIZE_MODES, STD_FLOOR
+        from maskspec.data.dataset import normalization
 
-        if normalize not in NORMALIZE_MODES:
-            raise ValueError(f"normalize mode must be one of {NORMALIZE_MODES}, got {normalize!r}")
-        if normalize != "none" and stats is None:
-            raise ValueError(f"normalize mode {normalize!r} needs stats (stats.json)")
-        if normalize == "per_bin":
-            mean, std = np.asarray(stats["mean"], np.float32), np.asarray(stats["std"], np.float32)
-        elif normalize == "global":
-            mean, std = np.float32([stats["global_mean"]]), np.float32([stats["global_std"]])
-        else:
-            mean, std = np.float32([0.0]), np.float32([1.0])
+        mean, std = normalization(stats, normalize)
         fbank = dict(fbank_config or {})
-        return cls(torch.from_numpy(mean), torch.from_numpy(np.maximum(std, np.float32(STD_FLOOR))),
-                   float(fbank.get("log_offset", 0.0)), bool(fbank.get("use_energy", False)))
+        return cls(torch.from_numpy(mean), torch.from_numpy(std), float(fbank.get("log_offset", 0.0)),
+                   bool(fbank.get("use_energy", False)))
 
     def _stats(self, x: torch.Tensor):
         return self.mean.to(x.device, torch.float32), self.std.to(x.device, torch.float32)
