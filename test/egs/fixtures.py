@@ -286,6 +286,16 @@ def run_script(args: list[str], cwd: Path, check: bool = True, env: dict | None 
     return proc
 
 
+def check_run_sh_cli(work: Path, title: str, default: str, bad_option: str) -> None:
+    """A recipe's run.sh: --help shows its title, one of its defaults and maskspec.sh's options; an unknown
+    option (``bad_option x``) fails naming it, before any work (no data/ folder)."""
+    proc = run_script(["run.sh", "--help"], work)
+    assert title in proc.stdout and default in proc.stdout
+    assert "--stop_stage" in proc.stdout  # the shared script's options follow
+    proc = run_script(["run.sh", bad_option, "x"], work, check=False)
+    assert proc.returncode != 0 and bad_option in proc.stderr and not (work / "data").exists()
+
+
 def read_kv(path: Path) -> dict[str, str]:
     """``{key: rest of line}`` of a data-directory file (value '' when the line is only a key)."""
     out = {}

@@ -6,8 +6,8 @@ import pytest
 
 import json
 
-from fixtures import (REPO, assert_sorted_c, link_recipe, make_audioset, read_kv, read_labels, run_script,
-                      shared_audioset_run)
+from fixtures import (REPO, assert_sorted_c, check_run_sh_cli, link_recipe, make_audioset, read_kv, read_labels,
+                      run_script, shared_audioset_run)
 
 
 @pytest.fixture(scope="module")
@@ -120,12 +120,7 @@ def test_stages_2_to_5_pretrain_finetune_and_score(prepared):
 
 def test_run_sh_help_and_unknown_option(tmp_path):
     work = link_recipe("audioset", tmp_path)
-    proc = run_script(["run.sh", "--help"], work)
-    assert "AudioSet recipe" in proc.stdout and "--pretrain_set train_2m" in proc.stdout
-    assert "--stop_stage" in proc.stdout  # the shared script's options follow
-    proc = run_script(["run.sh", "--no_such_option", "1"], work, check=False)
-    assert proc.returncode != 0 and "--no_such_option" in proc.stderr
-    assert not (work / "data").exists()
+    check_run_sh_cli(work, "AudioSet recipe", "--pretrain_set train_2m", "--no_such_option")
 
 
 def test_paper_configs_are_accepted_by_the_training_clis():

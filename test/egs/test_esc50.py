@@ -12,8 +12,8 @@ import kaldiio
 import numpy as np
 import pytest
 
-from fixtures import (REPO, assert_sorted_c, link_recipe, make_esc50, read_kv, read_labels, recipe_args,
-                      run_script, shared_init, tiny_finetune_args)
+from fixtures import (REPO, assert_sorted_c, check_run_sh_cli, link_recipe, make_esc50, read_kv, read_labels,
+                      recipe_args, run_script, shared_init, tiny_finetune_args)
 
 
 @pytest.fixture(scope="module")
@@ -119,10 +119,7 @@ def test_data_sh_rejects_unknown_option_and_prints_help(tmp_path):
     assert proc.returncode != 0 and "nowhere" in proc.stderr and "not a directory" in proc.stderr
     proc = run_script(["local/data.sh", "--db_root", ""], work, check=False)
     assert proc.returncode != 0 and "set ESC50 in db.sh" in proc.stderr
-    proc = run_script(["run.sh", "--help"], work)
-    assert "ESC-50 recipe" in proc.stdout and "train_fold{fold}" in proc.stdout
-    proc = run_script(["run.sh", "--fold", "1"], work, check=False)
-    assert proc.returncode != 0 and "--fold" in proc.stderr
+    check_run_sh_cli(work, "ESC-50 recipe", "train_fold{fold}", "--fold")
 
 
 # ------------------------------------------------------------------------------------------- feature reuse

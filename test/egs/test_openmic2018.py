@@ -6,8 +6,8 @@ import json
 import numpy as np
 import pytest
 
-from fixtures import (assert_sorted_c, link_recipe, make_openmic, read_kv, read_labels, recipe_args, run_script,
-                      shared_init, tiny_finetune_args)
+from fixtures import (assert_sorted_c, check_run_sh_cli, link_recipe, make_openmic, read_kv, read_labels, recipe_args,
+                      run_script, shared_init, tiny_finetune_args)
 from maskspec.data.datadir import read_targets
 
 
@@ -67,10 +67,7 @@ def test_missing_npz_or_partition_fails(tmp_path):
     (fx.root / "openmic-2018.npz").unlink()
     proc = run_script(["local/data.sh", "--db_root", str(fx.root)], work, check=False)
     assert proc.returncode != 0 and "openmic-2018.npz" in proc.stderr
-    proc = run_script(["run.sh", "--help"], work)
-    assert "OpenMIC-2018 recipe" in proc.stdout and "--init ../audioset/exp/pretrain_base/model.pt" in proc.stdout
-    proc = run_script(["run.sh", "--train-sets", "x"], work, check=False)
-    assert proc.returncode != 0 and "--train-sets" in proc.stderr and not (work / "data").exists()
+    check_run_sh_cli(work, "OpenMIC-2018 recipe", "--init ../audioset/exp/pretrain_base/model.pt", "--train-sets")
 
 
 

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from fixtures import (assert_sorted_c, link_recipe, make_speechcommands, read_kv, read_labels, recipe_args,
-                      run_script, shared_init, tiny_finetune_args)
+from fixtures import (assert_sorted_c, check_run_sh_cli, link_recipe, make_speechcommands, read_kv, read_labels,
+                      recipe_args, run_script, shared_init, tiny_finetune_args)
 
 
 @pytest.fixture(scope="module")
@@ -55,10 +55,7 @@ def test_missing_list_or_listed_file_fails(tmp_path):
     (fx.root / "testing_list.txt").write_text("yes/ffffffff_nohash_0.wav\n")
     proc = run_script(["local/data.sh", "--db_root", str(fx.root)], work, check=False)
     assert proc.returncode != 0 and "ffffffff_nohash_0.wav" in proc.stderr
-    proc = run_script(["run.sh", "--help"], work)
-    assert "Speech Commands V2 recipe" in proc.stdout and "--init ../audioset/exp/pretrain_base/model.pt" in proc.stdout
-    proc = run_script(["run.sh", "--train-sets", "x"], work, check=False)
-    assert proc.returncode != 0 and "--train-sets" in proc.stderr and not (work / "data").exists()
+    check_run_sh_cli(work, "Speech Commands V2 recipe", "--init ../audioset/exp/pretrain_base/model.pt", "--train-sets")
 
 
 
