@@ -16,7 +16,7 @@ import os
 import sys
 from typing import Optional, Sequence
 
-from maskspec.data.atomic import atomic_open
+from maskspec.utils.atomic import atomic_open
 from maskspec.utils.jsonfile import read_json
 
 PROG = "aggregate_results.py"

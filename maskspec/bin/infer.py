@@ -14,10 +14,10 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
-from maskspec.data.atomic import atomic_open
 from maskspec.features.audio import load_audio
 from maskspec.models.model_file import ModelFileError
 from maskspec.tasks.inference import DEFAULT_BATCH_WINDOWS, feats_from_audio, load_classifier, predict_feats
+from maskspec.utils.atomic import atomic_open
 from maskspec.utils.device import pick_device
 
 PROG = "maskspec-infer"

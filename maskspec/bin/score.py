@@ -26,7 +26,6 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
-from maskspec.data.atomic import atomic_open, atomic_path
 from maskspec.data.datadir import DataDirError, read_classes
 from maskspec.data.dataset import FeatDataset
 from maskspec.data.feats import FeatReadError
@@ -34,6 +33,7 @@ from maskspec.models.model_file import ModelFileError
 from maskspec.tasks.inference import DEFAULT_BATCH_WINDOWS, load_classifier, predict_many
 from maskspec.tasks.metrics import compute_metrics, primary_value
 from maskspec.tasks.score_plots import confusion_matrix, plot_confusion, plot_per_class_ap
+from maskspec.utils.atomic import atomic_open, atomic_path
 from maskspec.utils.device import pick_device
 
 PROG = "score.py"

@@ -10,7 +10,7 @@ from typing import Iterable, Iterator, Mapping
 
 import numpy as np
 
-from maskspec.data.atomic import atomic_open
+from maskspec.utils.atomic import atomic_open
 
 
 class DataDirError(ValueError):

@@ -15,7 +15,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from maskspec.data.atomic import atomic_path
+from maskspec.utils.atomic import atomic_path
 
 FILETYPES = ("ark", "hdf5")
 DTYPES = ("float32", "float16")

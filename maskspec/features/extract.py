@@ -9,11 +9,11 @@ import logging
 import time
 from dataclasses import dataclass
 
-from maskspec.data.atomic import atomic_open
 from maskspec.data.datadir import DataDirError, iter_kv, read_segments, write_kv
 from maskspec.data.feats import FeatWriter
 from maskspec.features.audio import AudioError, AudioReader, describe
 from maskspec.features.fbank import FbankConfig, FbankError, compute_fbank
+from maskspec.utils.atomic import atomic_open
 
 log = logging.getLogger("maskspec.compute_fbank")
 

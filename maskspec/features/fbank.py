@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from maskspec.data.atomic import atomic_open
+from maskspec.utils.atomic import atomic_open
 from maskspec.utils.fields import check_field_types, check_fields
 
 WINDOW_TYPES = ("hamming", "hanning", "povey", "rectangular", "blackman")

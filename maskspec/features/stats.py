@@ -11,9 +11,9 @@ import random
 
 import numpy as np
 
-from maskspec.data.atomic import atomic_open
 from maskspec.data.datadir import DataDirError, read_kv
 from maskspec.data.feats import load_feat
+from maskspec.utils.atomic import atomic_open
 
 
 class MomentAccumulator:

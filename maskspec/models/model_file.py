@@ -21,7 +21,7 @@ from typing import Any, Mapping, Optional
 import torch
 
 import maskspec
-from maskspec.data.atomic import atomic_path
+from maskspec.utils.atomic import atomic_path
 
 FORMAT = "maskspec-model"
 VERSION = 1

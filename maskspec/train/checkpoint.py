@@ -28,7 +28,7 @@ from typing import Any, Optional
 
 import torch
 
-from maskspec.data.atomic import atomic_path
+from maskspec.utils.atomic import atomic_path
 
 CHECKPOINT_VERSION = 1
 CHECKPOINT_SUBDIR = "checkpoints"

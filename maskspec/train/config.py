@@ -26,7 +26,7 @@ from typing import Any, Optional, Sequence
 import configargparse
 import yaml
 
-from maskspec.data.atomic import atomic_open
+from maskspec.utils.atomic import atomic_open
 
 TRUE_WORDS = ("true", "yes", "1", "on")
 FALSE_WORDS = ("false", "no", "0", "off")

@@ -10,7 +10,7 @@ import json
 import math
 import os
 
-from maskspec.data.atomic import atomic_open
+from maskspec.utils.atomic import atomic_open
 from maskspec.utils.plots import pyplot, save_png
 
 HISTORY_NAME = "history.json"

@@ -1,2 +1,3 @@
-"""Small helpers shared by several packages: strict dataclass keys (``fields``), JSON files read with errors
-naming the file (``jsonfile``), and the ``--device`` choice of the command lines (``device``)."""
+"""Small helpers shared by several packages: atomic file writes (``atomic``), strict dataclass keys (``fields``),
+JSON files read with errors naming the file (``jsonfile``), and the ``--device`` choice of the command lines
+(``device``)."""

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 
-from maskspec.data.atomic import atomic_path
+from maskspec.utils.atomic import atomic_path
 
 
 def pyplot():

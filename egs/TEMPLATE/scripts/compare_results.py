@@ -19,8 +19,8 @@ import json
 import sys
 from typing import Optional
 
-from maskspec.data.atomic import atomic_open
 from maskspec.tasks.metrics import PRIMARY_METRIC
+from maskspec.utils.atomic import atomic_open
 
 MODEL_DESCRIPTIONS = {
     "pretrained": "fine-tuned from the pre-trained encoder",

@@ -29,8 +29,8 @@ import time
 import numpy as np
 import soundfile as sf
 
-from maskspec.data.atomic import atomic_open, atomic_path
 from maskspec.data.datadir import write_kv
+from maskspec.utils.atomic import atomic_open, atomic_path
 
 CLASSES = [
     "rising_chirp",

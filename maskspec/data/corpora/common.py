@@ -20,8 +20,8 @@ from typing import Callable, Iterable, Sequence
 
 import soundfile
 
-from maskspec.data.atomic import atomic_open
 from maskspec.data.datadir import sort_key, write_kv
+from maskspec.utils.atomic import atomic_open
 
 log = logging.getLogger("maskspec.corpora")
 

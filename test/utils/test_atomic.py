@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from maskspec.data.atomic import atomic_open, atomic_path
+from maskspec.utils.atomic import atomic_open, atomic_path
 
 
 def test_atomic_path_renames_on_success(tmp_path):
@@ -48,7 +48,7 @@ def test_atomic_open(tmp_path):
 def test_atomic_file_gets_the_umask_mode_not_mkstemp_0600(tmp_path):
     import os
 
-    from maskspec.data.atomic import atomic_open
+    from maskspec.utils.atomic import atomic_open
 
     old = os.umask(0o022)
     try:
