@@ -3,7 +3,7 @@
 set -euo pipefail
 
 help_message="Usage: $0 <dest-dir> <src-dir1> [<src-dir2> ...]
-Writes to <dest-dir> every data file (wav.scp, segments, utt2label, utt2label_known, utt2dur, utt2spk,
+Writes to <dest-dir> every data file (wav.scp, segments, utt2label, utt2label_known, text, utt2dur, utt2spk,
 feats.scp, utt2num_frames) present in all sources, their lines concatenated and sorted (LC_ALL=C), plus
 spk2utt rebuilt from utt2spk.  A file missing from some sources is left out with a warning.  An utterance
 id found in two sources is an error; so is a recording id with two different wav.scp entries when the

@@ -5,7 +5,7 @@ set -euo pipefail
 help_message="Usage: $0 <data-dir>
 Sorts every data file (LC_ALL=C byte order of the key), drops exact duplicate lines, keeps only the
 utterances present in all utterance-level files (segments or wav.scp, utt2label, utt2label_known,
-utt2dur, utt2spk, feats.scp, utt2num_frames) and, with segments, whose recording is in wav.scp; removes
+text, utt2dur, utt2spk, feats.scp, utt2num_frames) and, with segments, whose recording is in wav.scp; removes
 recordings left with no utterance and rebuilds spk2utt from utt2spk.  The original files are copied to
 <data-dir>/.backup/ first, and the number of lines kept and dropped is logged per file.  Two lines with
 the same key and different values are an error (nothing is changed).  Other files (labels.txt,

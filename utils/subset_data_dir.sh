@@ -9,7 +9,7 @@ random=""    # keep N utterances drawn at random, reproducibly for a given --see
 seed=1       # seed for --random
 help_message="Usage: $0 [--utt-list <file> | --first N | --last N | --random N [--seed S]] <src-dir> <dest-dir>
 Writes to <dest-dir> the chosen utterances' lines of every utterance-level file (segments, utt2label,
-utt2label_known, utt2dur, utt2spk, feats.scp, utt2num_frames), the wav.scp lines of their recordings,
+utt2label_known, text, utt2dur, utt2spk, feats.scp, utt2num_frames), the wav.scp lines of their recordings,
 a spk2utt rebuilt from utt2spk, and copies labels.txt and fbank.yaml.  stats.json is not copied (it
 depends on the utterances).  Utterances are ranked by their id in LC_ALL=C order.
 e.g.: $0 --random 1000 --seed 3 data/train data/train_1k

@@ -6,7 +6,7 @@ set -euo pipefail
 help_message="Usage: $0 [--no-feats] [--no-labels] [--no-wav] <data-dir>
 Checks every file of <data-dir> that is present: sorted by key in LC_ALL=C byte order, unique keys,
 well-formed values (numbers where numbers belong; utt2label values empty only when utt2label_known
-exists, whose values may be empty), the same utterances in every utterance-level file, wav.scp
+exists, whose values may be empty; text transcripts non-empty UTF-8 without control characters), the same utterances in every utterance-level file, wav.scp
 recordings matching segments (or the utterances when there is no segments file), every label listed in
 labels.txt and every positive label known.  Stops at the first problem, printing
 '<file>:<line>: <problem>', and exits 1; prints a one-line summary otherwise.
@@ -142,7 +142,7 @@ my %table;
 my $has_known = exists_file('utt2label_known');
 my %read_spec = (    # file => allow empty values
   'wav.scp' => 0, segments => 0, utt2label => $has_known, utt2label_known => 1, utt2dur => 0,
-  utt2spk => 0, 'feats.scp' => 0, utt2num_frames => 0, spk2utt => 0,
+  utt2spk => 0, 'feats.scp' => 0, utt2num_frames => 0, spk2utt => 0, text => 0,
 );
 for my $name (sort keys %read_spec) {
   $table{$name} = read_table($name, $read_spec{$name}) if exists_file($name);
@@ -203,13 +203,22 @@ if (my $t = $table{utt2num_frames}) {
 if (my $t = $table{'feats.scp'}) {
   check_values($t, sub { return $_[0] =~ /^\S+:\S+$/ ? undef : "expected '<file>.ark:<offset>' or '<file>.h5:<key>', got '$_[0]'"; });
 }
+if (my $t = $table{text}) {
+  # Transcripts feed the token list and the CTC targets: bytes that are not text would end up as units.
+  check_values($t, sub {
+    my $copy = $_[0];
+    return "transcript is not valid UTF-8" unless utf8::decode($copy);
+    return "transcript contains a tab or control character" if $copy =~ /[\x00-\x1f\x7f]/;
+    return undef;
+  });
+}
 if (my $t = $table{utt2spk}) {
   check_values($t, sub { return $_[0] =~ /\s/ ? "speaker id '$_[0]' contains whitespace" : undef; });
 }
 
 # Every utterance-level file lists the same utterances.
 my @utt_files = grep { $table{$_} }
-  (($table{segments} ? 'segments' : 'wav.scp'), qw(utt2label utt2label_known utt2dur utt2spk feats.scp utt2num_frames));
+  (($table{segments} ? 'segments' : 'wav.scp'), qw(utt2label utt2label_known text utt2dur utt2spk feats.scp utt2num_frames));
 fail("$dir has no utterance-level file (segments, wav.scp, utt2label, feats.scp, ...)") unless @utt_files;
 my $ref = $table{ $utt_files[0] };
 compare_keys($ref, $table{$_}, 'utterance') for @utt_files[1 .. $#utt_files];

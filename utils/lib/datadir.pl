@@ -11,7 +11,7 @@ unless (caller) {
 }
 
 # Files with one line per utterance, keyed by the utterance id (wav.scp is too when there is no segments file).
-sub utt_level_files { return qw(segments utt2label utt2label_known utt2dur utt2spk feats.scp utt2num_frames); }
+sub utt_level_files { return qw(segments utt2label utt2label_known text utt2dur utt2spk feats.scp utt2num_frames); }
 
 # Writes $text to <dir>/<name> through <name>.tmp, so that a killed run never leaves a half-written file.
 sub write_atomic {
