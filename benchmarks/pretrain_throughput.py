@@ -24,10 +24,11 @@ from functools import partial
 import torch
 from torch import nn
 
-from maskspec.models.configs import ModelConfig, count_parameters, model_config
+from maskspec.models.configs import ModelConfig, model_config
 from maskspec.models.masking import num_keep
 from maskspec.models.maskspec import MaskSpecModel, patch_targets
 from maskspec.models.pos_embed import sincos_2d
+from maskspec.models.summary import count_parameters
 
 # The full 992-frame input takes tens of seconds per tiny-model step on a small CPU; a CPU run only checks
 # that both models train and the table prints, so it defaults to a short input.

@@ -68,9 +68,9 @@ def resolve_model(args, num_mel_bins: int):
 def run(args) -> int:
     from maskspec.data.dataset import FeatDataset, collate
     from maskspec.data.feats import load_feat
-    from maskspec.models.configs import count_parameters
     from maskspec.models.maskspec import MaskSpecModel
     from maskspec.models.model_file import save_model_file
+    from maskspec.models.summary import count_parameters
     from maskspec.tasks.pretrain import PretrainTask
     from maskspec.train import distributed as D
     from maskspec.train.cli import load_input_stats, read_fbank_config

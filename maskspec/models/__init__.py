@@ -3,12 +3,13 @@
 Every model takes `x: [B, T, F]` (frames, mel bins), already normalised.
 """
 from maskspec.models.classifier import AudioClassifier
-from maskspec.models.configs import MODEL_SIZES, ModelConfig, count_parameters, describe, model_config
+from maskspec.models.configs import MODEL_SIZES, ModelConfig, model_config
 from maskspec.models.encoder import MaskSpecEncoder
 from maskspec.models.masking import random_keep, random_masking
 from maskspec.models.maskspec import MaskSpecModel
 from maskspec.models.patch import PatchEmbed, patchify, unpatchify
 from maskspec.models.pos_embed import interpolate_pos_embed, sincos_2d
+from maskspec.models.summary import count_parameters, describe
 
 __all__ = [
     "AudioClassifier", "MODEL_SIZES", "MaskSpecEncoder", "MaskSpecModel", "ModelConfig", "PatchEmbed",

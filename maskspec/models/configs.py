@@ -1,4 +1,4 @@
-"""Model configuration: one dataclass, named sizes, parameter counts.
+"""Model configuration: one dataclass and the named sizes (parameter counts: ``maskspec.models.summary``).
 
 `model_config("base")`, `model_config("vit_small_patch16", drop_path=0.1)` and
 `model_config({"size": "tiny", "num_frames": 500})` all give a validated `ModelConfig`.
@@ -153,28 +153,3 @@ def training_model_config(base: Union[str, Mapping[str, Any]], model_conf: Mappi
                          f"{num_mel_bins}")
     return cfg
 
-
-def count_parameters(module, trainable_only: bool = False) -> int:
-    """Number of scalar parameters of a torch module (shared tensors counted once)."""
-    params = {id(p): p for p in module.parameters() if p.requires_grad or not trainable_only}
-    return sum(p.numel() for p in params.values())
-
-
-def describe(cfg: ModelConfig) -> str:
-    """Human-readable summary with parameter counts of encoder, decoder and the whole pre-training model."""
-    import torch
-
-    from maskspec.models.maskspec import MaskSpecModel
-
-    # Meta tensors: counts without allocating or initialising ~100M parameters.
-    with torch.device("meta"):
-        model = MaskSpecModel(cfg)
-    enc = count_parameters(model.encoder)
-    total = count_parameters(model)
-    f_p, t_p = cfg.grid
-    return (f"MaskSpec ViT encoder {cfg.embed_dim}d x {cfg.depth} layers x {cfg.num_heads} heads, "
-            f"patch {cfg.patch_size}, grid {f_p}x{t_p} ({f_p * t_p} patches) for {cfg.num_mel_bins} mel x "
-            f"{cfg.num_frames} frames\n"
-            f"decoder {cfg.decoder_embed_dim}d x {cfg.decoder_depth} layers x {cfg.decoder_num_heads} heads, "
-            f"mask ratio {cfg.mask_ratio}, norm_pix_loss {cfg.norm_pix_loss}, pos_embed {cfg.pos_embed}\n"
-            f"parameters: encoder {enc / 1e6:.2f}M, decoder {(total - enc) / 1e6:.2f}M, total {total / 1e6:.2f}M")

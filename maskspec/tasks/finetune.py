@@ -91,8 +91,8 @@ def run_finetuning(args) -> int:
     from maskspec.data.feats import load_feat
     from maskspec.features.fbank import FbankConfig
     from maskspec.models.classifier import AudioClassifier
-    from maskspec.models.configs import count_parameters, describe
     from maskspec.models.model_file import save_model_file
+    from maskspec.models.summary import count_parameters, describe
     from maskspec.tasks.augment import AugmentConfig, LogMelScale
     from maskspec.tasks.classification import ClassificationTask, infer_task_type, load_init, read_init
     from maskspec.tasks.metrics import PRIMARY_METRIC

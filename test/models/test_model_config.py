@@ -1,9 +1,9 @@
 import pytest
 import torch
 
-from maskspec.models.configs import (MODEL_SIZES, ModelConfig, count_parameters, describe, model_config,
-                                     training_model_config)
+from maskspec.models.configs import MODEL_SIZES, ModelConfig, model_config, training_model_config
 from maskspec.models.encoder import MaskSpecEncoder
+from maskspec.models.summary import count_parameters, describe
 
 
 @pytest.mark.parametrize("name,dim,heads", [("tiny", 192, 3), ("small", 384, 6), ("base", 768, 12),
