@@ -27,13 +27,16 @@ def num_keep(num_tokens: int, mask_ratio: float) -> int:
     return keep
 
 
-def random_masking(x: torch.Tensor, mask_ratio: float, generator: Optional[torch.Generator] = None):
+def random_masking(x: torch.Tensor, mask_ratio: float, generator: Optional[torch.Generator] = None,
+                   noise: Optional[torch.Tensor] = None):
     """Keep a random subset of tokens per sample.
 
     Args:
         x: [B, L, D] tokens.
         mask_ratio: fraction of tokens to hide, in [0, 1).
         generator: optional torch.Generator for reproducible masks.
+        noise: optional [B, L] scores to use instead of uniform noise: the tokens with the lowest scores stay
+            visible (block masks: maskspec.models.block_masking.mask_scores).
     Returns:
         x_visible [B, L_keep, D] (kept tokens, in random order), mask [B, L] float (1 = masked, in the
         original order), ids_restore [B, L] (gathering [visible, masked] tokens with it restores the order).
@@ -42,7 +45,11 @@ def random_masking(x: torch.Tensor, mask_ratio: float, generator: Optional[torch
         raise ValueError(f"random_masking expects [B, L, D], got shape {tuple(x.shape)}")
     b, n, d = x.shape
     keep = num_keep(n, mask_ratio)
-    ids_shuffle = torch.argsort(_noise(x, generator), dim=1)  # ascending: the first `keep` are visible
+    if noise is None:
+        noise = _noise(x, generator)
+    elif noise.shape != (b, n):
+        raise ValueError(f"random_masking: noise {tuple(noise.shape)} does not match tokens {(b, n)}")
+    ids_shuffle = torch.argsort(noise, dim=1)  # ascending: the first `keep` are visible
     ids_restore = torch.argsort(ids_shuffle, dim=1)
     ids_keep = ids_shuffle[:, :keep]
     x_visible = torch.gather(x, 1, ids_keep.unsqueeze(-1).expand(-1, -1, d))
