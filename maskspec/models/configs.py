@@ -25,6 +25,19 @@ MODEL_SIZES = {
 _NAME_RE = re.compile(r"^(?:vit_)?(?P<size>[a-z]+)(?:_patch(?P<patch>\d+))?$")
 
 
+def check_mask_ratio(ratio: float, what: str = "mask_ratio", pretraining: bool = False) -> float:
+    """The one range rule of a mask ratio (the share of patches hidden); returns ``ratio``.
+
+    [0, 1): 1 would hide every patch; 0 hides none (the encoder used without masking). ``pretraining``: the
+    reconstruction loss is taken over the hidden patches, so there must be some: (0, 1). ``what`` starts the
+    message.
+    """
+    low_ok = ratio > 0.0 if pretraining else ratio >= 0.0
+    if not (low_ok and ratio < 1.0):  # written so that NaN fails too
+        raise ValueError(f"{what} must be in {'(0, 1) for pre-training' if pretraining else '[0, 1)'}, got {ratio}")
+    return ratio
+
+
 @dataclass
 class ModelConfig:
     """Everything that fixes the shapes of a MaskSpec model (defaults: ViT-Base, 128 mel x 992 frames).
@@ -66,8 +79,7 @@ class ModelConfig:
             # 2-D sin-cos positions: half the channels per axis, each half split into sin and cos.
             if getattr(self, dim) % 4:
                 raise ValueError(f"model config: {dim} ({getattr(self, dim)}) must be divisible by 4")
-        if not 0.0 <= self.mask_ratio < 1.0:
-            raise ValueError(f"model config: mask_ratio must be in [0, 1), got {self.mask_ratio}")
+        check_mask_ratio(self.mask_ratio, "model config: mask_ratio")
         if not 0.0 <= self.drop_path < 1.0:
             raise ValueError(f"model config: drop_path must be in [0, 1), got {self.drop_path}")
         if self.mlp_ratio <= 0:

@@ -9,6 +9,8 @@ from typing import Optional
 
 import torch
 
+from maskspec.models.configs import check_mask_ratio
+
 
 def _noise(x: torch.Tensor, generator: Optional[torch.Generator]) -> torch.Tensor:
     """[B, L] uniform noise on x's device; drawn on the generator's device so a CPU generator works for CUDA x."""
@@ -19,8 +21,7 @@ def _noise(x: torch.Tensor, generator: Optional[torch.Generator]) -> torch.Tenso
 
 def num_keep(num_tokens: int, mask_ratio: float) -> int:
     """L_keep = int(L * (1 - ratio)); the tiny epsilon stops 10 * (1 - 0.9) = 0.99999... rounding down to 0."""
-    if not 0.0 <= mask_ratio < 1.0:
-        raise ValueError(f"mask_ratio must be in [0, 1), got {mask_ratio}")
+    check_mask_ratio(mask_ratio)
     keep = int(num_tokens * (1.0 - mask_ratio) + 1e-6)
     if keep < 1:
         raise ValueError(f"mask_ratio {mask_ratio} leaves no visible patch out of {num_tokens}")

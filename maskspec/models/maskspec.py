@@ -10,10 +10,10 @@ from typing import Optional
 import torch
 from torch import nn
 
-from maskspec.models.configs import ModelConfig
+from maskspec.models.configs import ModelConfig, check_mask_ratio
 from maskspec.models.encoder import MaskSpecEncoder
 from maskspec.models.patch import patchify, unpatchify
-from maskspec.models.pos_embed import SinCosPosEmbed
+from maskspec.models.pos_embed import make_pos_embed
 from maskspec.models.transformer import LAYER_NORM_EPS, Block, init_weights
 
 NORM_PIX_EPS = 1e-6
@@ -43,7 +43,7 @@ class MaskSpecModel(nn.Module):
         dd = cfg.decoder_embed_dim
         self.decoder_embed = nn.Linear(cfg.embed_dim, dd)
         self.mask_token = nn.Parameter(torch.zeros(1, 1, dd))
-        self.decoder_pos_embed = SinCosPosEmbed(dd, cfg.grid, cfg.pos_embed)
+        self.decoder_pos_embed = make_pos_embed(dd, cfg.grid, cfg.pos_embed)
         self.decoder_blocks = nn.ModuleList(
             Block(dd, cfg.decoder_num_heads, cfg.mlp_ratio, qkv_bias=cfg.qkv_bias) for _ in range(cfg.decoder_depth))
         self.decoder_norm = nn.LayerNorm(dd, eps=LAYER_NORM_EPS)
@@ -87,9 +87,8 @@ class MaskSpecModel(nn.Module):
     def forward(self, x: torch.Tensor, mask_ratio: Optional[float] = None,
                 generator: Optional[torch.Generator] = None):
         """x [B, T, F] -> (loss scalar, pred [B, L, p*p], mask [B, L]); mask_ratio defaults to cfg.mask_ratio."""
-        ratio = self.cfg.mask_ratio if mask_ratio is None else mask_ratio
-        if not 0.0 < ratio < 1.0:
-            raise ValueError(f"MaskSpecModel: pre-training needs mask_ratio in (0, 1), got {ratio}")
+        ratio = check_mask_ratio(self.cfg.mask_ratio if mask_ratio is None else mask_ratio, "MaskSpecModel: mask_ratio",
+                                 pretraining=True)
         latent, mask, ids_restore = self.forward_encoder(x, ratio, generator)
         pred = self.forward_decoder(latent, ids_restore, self.encoder.grid(x.shape[1]))
         return self.forward_loss(x, pred, mask), pred, mask

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from maskspec.models.configs import MODEL_SIZES, ModelConfig, model_config, training_model_config
+from maskspec.models.configs import MODEL_SIZES, ModelConfig, check_mask_ratio, model_config, training_model_config
 from maskspec.models.encoder import MaskSpecEncoder
 from maskspec.models.summary import count_parameters, describe
 
@@ -86,3 +86,10 @@ def test_sizes_grow():
     with torch.device("meta"):
         counts = [count_parameters(MaskSpecEncoder(model_config(name))) for name in MODEL_SIZES]
     assert counts == sorted(counts) and 5e6 < counts[0] < 6e6  # ViT-Ti ~5.7M
+
+
+def test_one_mask_ratio_rule_zero_only_without_pretraining():
+    assert check_mask_ratio(0.0) == 0.0 and check_mask_ratio(0.75, pretraining=True) == 0.75
+    for ratio, pretraining in ((0.0, True), (1.0, False), (-0.1, False), (float("nan"), False)):
+        with pytest.raises(ValueError, match=r"where must be in"):
+            check_mask_ratio(ratio, "where", pretraining=pretraining)
