@@ -6,10 +6,12 @@ and the HEAR module can run on raw audio without the recipe folder that produced
 
 Layout (a dict saved with ``torch.save``)::
 
-    format="maskspec-model", version=1, maskspec_version, kind ("pretrain" | "classifier"),
+    format="maskspec-model", version=1, maskspec_version, kind ("pretrain" | "classifier" | "ctc"),
     model_config (ModelConfig.to_dict()), state_dict, fbank_config (FbankConfig.to_dict()), stats
-    (stats.json content), normalize, classes (list or None), task_type ("single_label" | "multi_label" | None),
-    num_frames (input length in frames the model was trained on), extra (free-form dict)
+    (stats.json content), normalize, classes (list or None; for ctc the token list, blank first), task_type
+    ("single_label" | "multi_label" | "ctc" | None),
+    num_frames (input length in frames the model was trained on), extra (free-form dict; ctc: tokenizer =
+    Tokenizer.to_dict(), ctc_upsample)
 
 A newer ``version`` than this code knows is refused rather than half-read.
 """
@@ -25,8 +27,8 @@ from maskspec.utils.atomic import atomic_path
 
 FORMAT = "maskspec-model"
 VERSION = 1
-KINDS = ("pretrain", "classifier")
-TASK_TYPES = ("single_label", "multi_label")
+KINDS = ("pretrain", "classifier", "ctc")
+TASK_TYPES = ("single_label", "multi_label", "ctc")
 REQUIRED_KEYS = ("format", "version", "kind", "model_config", "state_dict", "fbank_config", "stats", "normalize",
                  "classes", "task_type", "num_frames")
 
@@ -46,14 +48,17 @@ def _check_fields(where: str, d: Mapping[str, Any]) -> None:
         raise ModelFileError(f"{where}: state_dict must be a dict, got {type(d['state_dict']).__name__}")
     if not isinstance(d["num_frames"], int) or isinstance(d["num_frames"], bool) or d["num_frames"] <= 0:
         raise ModelFileError(f"{where}: num_frames must be a positive integer, got {d['num_frames']!r}")
-    if kind == "classifier":
+    if kind in ("classifier", "ctc"):
         classes = d["classes"]
         if not isinstance(classes, (list, tuple)) or not classes or not all(isinstance(c, str) for c in classes):
-            raise ModelFileError(f"{where}: a classifier needs a non-empty list of class names, got {classes!r}")
+            raise ModelFileError(f"{where}: a {kind} model needs a non-empty list of class names (output units), "
+                                 f"got {classes!r}")
         if len(set(classes)) != len(classes):
             raise ModelFileError(f"{where}: duplicate class names")
-        if d["task_type"] not in TASK_TYPES:
-            raise ModelFileError(f"{where}: task_type must be one of {TASK_TYPES}, got {d['task_type']!r}")
+        if d["task_type"] not in TASK_TYPES or (d["task_type"] == "ctc") != (kind == "ctc"):
+            raise ModelFileError(f"{where}: task_type {d['task_type']!r} does not fit kind {kind!r}")
+    if kind == "ctc" and not isinstance((d.get("extra") or {}).get("tokenizer"), Mapping):
+        raise ModelFileError(f"{where}: a ctc model file needs extra.tokenizer (token list and sentencepiece model)")
 
 
 def save_model_file(
@@ -132,12 +137,17 @@ def load_model_file(path: str | os.PathLike, map_location: Any = "cpu") -> dict:
 def build_model(model_file: Mapping[str, Any]) -> torch.nn.Module:
     """The network of a loaded model file, weights loaded strictly, in eval mode.
 
-    kind "classifier" -> AudioClassifier(cfg, len(classes)); kind "pretrain" -> MaskSpecModel(cfg).
+    kind "classifier" -> AudioClassifier(cfg, len(classes)); "ctc" -> CTCModel(cfg, len(classes),
+    extra.ctc_upsample); "pretrain" -> MaskSpecModel(cfg).
     """
     from maskspec.models.configs import model_config
 
     cfg = model_config(dict(model_file["model_config"]))
-    if model_file["kind"] == "classifier":
+    if model_file["kind"] == "ctc":
+        from maskspec.models.ctc import CTCModel
+
+        model = CTCModel(cfg, len(model_file["classes"]), int(model_file["extra"].get("ctc_upsample", 4)))
+    elif model_file["kind"] == "classifier":
         from maskspec.models.classifier import AudioClassifier
 
         model = AudioClassifier(cfg, len(model_file["classes"]))

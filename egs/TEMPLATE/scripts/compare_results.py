@@ -9,7 +9,7 @@ Inputs are (model, test set, results file) triples; a results file is either one
 (``maskspec.bin.score``: ``{"metrics": {"accuracy": x, ...}}``) or a mean over folds
 (``maskspec.bin.aggregate_results``: ``{"num_runs": n, "metrics": {"accuracy": {"mean", "std"}, ...}}``).
 The table has a row per model and, per test set, the primary metric (accuracy for single-label, mAP for
-multi-label) then mAP and mAUC where they differ from it.
+multi-label) then mAP and mAUC where they differ from it; for speech recognisers (task type ctc) WER then CER.
 """
 from __future__ import annotations
 
@@ -28,6 +28,9 @@ MODEL_DESCRIPTIONS = {
     "linear_probe": "linear head on the frozen pre-trained encoder",
 }
 EXTRA_METRICS = ("mAP", "mAUC")
+# Speech recognisers (maskspec.tasks.ctc_score): word error rate first, then character error rate.
+PRIMARY = {**PRIMARY_METRIC, "ctc": "wer"}
+EXTRA = {"ctc": ("cer",)}
 
 
 def read_metrics(path: str) -> tuple[str, dict[str, tuple[Optional[float], Optional[float]]], int]:
@@ -41,10 +44,10 @@ def read_metrics(path: str) -> tuple[str, dict[str, tuple[Optional[float], Optio
     if not isinstance(metrics, dict):
         raise ValueError(f"{path}: no 'metrics' (not written by maskspec.bin.score or aggregate_results)")
     task_type = metrics.get("task_type") or d.get("task_type")
-    if task_type not in PRIMARY_METRIC:
+    if task_type not in PRIMARY:
         raise ValueError(f"{path}: unknown task type {task_type!r}")
     out = {}
-    for key in (PRIMARY_METRIC[task_type],) + EXTRA_METRICS:
+    for key in (PRIMARY[task_type],) + EXTRA.get(task_type, EXTRA_METRICS):
         v = metrics.get(key)
         if isinstance(v, dict):
             out[key] = (v.get("mean"), v.get("std"))
@@ -70,8 +73,9 @@ def comparison_markdown(title: str, entries: list[tuple[str, str, str]]) -> str:
         runs.add(num_runs)
     if len(task_types) > 1:
         raise ValueError(f"the results mix task types {sorted(task_types)}")
-    primary = PRIMARY_METRIC[task_types.pop()]
-    columns = [primary] + [k for k in EXTRA_METRICS if k != primary]
+    task_type = task_types.pop()
+    primary = PRIMARY[task_type]
+    columns = [primary] + [k for k in EXTRA.get(task_type, EXTRA_METRICS) if k != primary]
     header = ["model"] + [f"{test} {key}" for test in tests for key in columns]
     lines = [f"## {title}", "",
              f"Written {datetime.datetime.now():%Y-%m-%d %H:%M}. Primary metric: {primary}"
@@ -83,7 +87,8 @@ def comparison_markdown(title: str, entries: list[tuple[str, str, str]]) -> str:
             metrics = table.get((model, test))
             cells += [fmt(*metrics[key]) if metrics else "-" for key in columns]
         lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", "Per-class results: `<model>/decode_<set>/RESULTS.md`."]
+    lines += ["", ("Per-utterance alignments: `<model>/decode_<set>/per_utt`." if task_type == "ctc"
+                   else "Per-class results: `<model>/decode_<set>/RESULTS.md`.")]
     return "\n".join(lines) + "\n"
 
 
