@@ -7,7 +7,7 @@
 
 ``audio`` is a float tensor in [-1, 1] at ``model.sample_rate``, on the model's device; the outputs are float32 on
 the same device. Any model file written by the recipes works: a pre-trained one (embeddings from its encoder)
-or a fine-tuned classifier (the vector its head sees); see ``maskspec.tasks.embed`` for the pooling, the
+or a fine-tuned classifier (the vector its head sees); see ``maskspec.inference.embed`` for the pooling, the
 windowing of long audio and the timestamps (one vector per 16-frame patch column, i.e. every 160 ms with a 10 ms
 frame shift, at the centre of the column; coarser than the 50 ms hearvalidator suggests for music transcription,
 so it prints a warning, which is expected).
@@ -23,13 +23,12 @@ import math
 from typing import Optional, Union
 
 import torch
-import torchaudio
 from torch import nn
 
-from maskspec.data.dataset import normalize
-from maskspec.features.fbank import FbankConfig, kaldi_fbank
+from maskspec.features.fbank import FbankConfig, FbankError
+from maskspec.inference.embed import Embedder
+from maskspec.inference.featurize import featurize
 from maskspec.models.model_file import ModelFileError, load_model_file
-from maskspec.tasks.embed import Embedder
 
 HEAR_SAMPLE_RATES = (16000, 22050, 44100, 48000)
 
@@ -54,8 +53,8 @@ class HearModel(nn.Module):
         if self.embedder.fbank is None:
             raise ModelFileError("model file has no fbank_config: HEAR needs the feature settings to embed audio")
         self.fbank: FbankConfig = self.embedder.fbank
-        self.stats = model_file["stats"]
-        self.normalize_mode = model_file["normalize"]
+        # what featurize needs, without a second copy of the weights
+        self.feature_settings = {k: model_file[k] for k in ("fbank_config", "stats", "normalize")}
         self.sample_rate = int(hear_sample_rate(self.fbank.sample_rate))
         self.scene_embedding_size = int(self.embedder.embed_dim)
         self.timestamp_embedding_size = int(self.embedder.embed_dim)
@@ -67,16 +66,10 @@ class HearModel(nn.Module):
             shape = tuple(audio.shape) if hasattr(audio, "shape") else type(audio).__name__
             raise ValueError(f"maskspec.hear: audio must be a float tensor [n_sounds, n_samples], got {shape}")
         wave = audio.to(self.embedder.device, torch.float32)
-        if self.sample_rate != self.fbank.sample_rate:
-            wave = torchaudio.functional.resample(wave, self.sample_rate, self.fbank.sample_rate)
-        # the same minimum length as compute_fbank, so a very short sound still gives one frame
-        short = self.fbank.min_samples - wave.shape[1]
-        if short > 0:
-            wave = nn.functional.pad(wave, (0, short))
-        feats = torch.stack([kaldi_fbank(clip.unsqueeze(0), self.fbank) for clip in wave])
-        if not torch.isfinite(feats).all():
-            raise ValueError("maskspec.hear: features contain NaN or inf (audio with NaN/inf samples?)")
-        return normalize(feats, self.stats, self.normalize_mode)
+        try:
+            return torch.stack([featurize(clip, self.sample_rate, self.feature_settings) for clip in wave])
+        except FbankError as e:
+            raise ValueError(f"maskspec.hear: {e} (audio with NaN/inf samples?)") from e
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
         """Scene embeddings [n, D] (the same as ``get_scene_embeddings``)."""

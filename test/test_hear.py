@@ -18,8 +18,8 @@ from maskspec.models.classifier import AudioClassifier
 from maskspec.models.configs import model_config
 from maskspec.models.maskspec import MaskSpecModel
 from maskspec.models.model_file import ModelFileError, load_model_file, save_model_file
-from maskspec.tasks.embed import Embedder
-from maskspec.tasks.inference import feats_from_audio
+from maskspec.inference.embed import Embedder
+from maskspec.inference.featurize import featurize
 
 REPO = Path(__file__).resolve().parents[1]
 STUBS = Path(__file__).resolve().parent / "hear_stubs"
@@ -88,7 +88,7 @@ def test_same_as_embedding_tool_and_batched_equals_unbatched(model_path):
         alone = hear.get_scene_embeddings(audio[i:i + 1], model)
         assert torch.allclose(scene[i], alone[0], atol=1e-4)
         # the numpy feature path of maskspec-embed gives the same vectors
-        (cols,) = ref.columns([feats_from_audio(audio[i].numpy(), 16000, mf)])
+        (cols,) = ref.columns([featurize(audio[i].numpy(), 16000, mf)])
         assert torch.allclose(emb[i], cols, atol=1e-4)
 
 
@@ -101,7 +101,7 @@ def test_32khz_features_take_48khz_audio(tmp_path):
     audio = noise(2, 48000, 2.0, seed=2)
     feats = model.features(audio)  # resampled 48k -> 32k inside: 2 s give 198 frames
     assert feats.shape == (2, 198, MEL)
-    assert torch.allclose(feats[0], torch.from_numpy(feats_from_audio(audio[0].numpy(), 48000, mf)), atol=1e-3)
+    assert torch.allclose(feats[0], torch.from_numpy(featurize(audio[0].numpy(), 48000, mf)), atol=1e-3)
     emb, ts = hear.get_timestamp_embeddings(audio, model)
     assert emb.shape == (2, 13, 32) and torch.allclose(ts[0], 87.5 + 160.0 * torch.arange(13))
     # a classifier's scene vector is the input of its head

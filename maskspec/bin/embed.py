@@ -8,7 +8,7 @@ extension). Audio of any rate, channel count and length is turned into the model
 Output (``--filetype ark``: Kaldi ark + scp; ``hdf5``: .h5 + scp; read back with ``maskspec.data.feats.load_feat``):
 
 * ``--level scene``: ``P.scene.ark`` / ``P.scene.scp``, one ``[1, D]`` matrix per utterance (mean-pooled
-  encoder tokens; see ``maskspec.tasks.embed``).
+  encoder tokens; see ``maskspec.inference.embed``).
 * ``--level frame``: ``P.frame.ark`` / ``P.frame.scp``, one ``[n_t, D]`` matrix per utterance (one row per
   16-frame patch column, windows of the model's input length, hop = window), and ``P.timestamps`` with lines
   ``<utt> t_0 t_1 ... t_{n_t-1}``: the column centres in milliseconds from the start of the utterance.
@@ -37,7 +37,7 @@ logger = logging.getLogger("maskspec.embed")
 
 def get_parser() -> argparse.ArgumentParser:
     from maskspec.data.feats import DTYPES, FILETYPES
-    from maskspec.tasks.embed import DEFAULT_BATCH_WINDOWS, LEVELS
+    from maskspec.inference.embed import DEFAULT_BATCH_WINDOWS, LEVELS
 
     p = argparse.ArgumentParser(
         prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False,
@@ -69,13 +69,13 @@ Loader = Callable[[], np.ndarray]
 def audio_items(utterances, model_file) -> list[tuple[str, Loader]]:
     """(utt, loader of normalised features) for maskspec.features.extract.Utterance items."""
     from maskspec.features.audio import AudioReader
-    from maskspec.tasks.inference import feats_from_audio
+    from maskspec.inference.featurize import featurize
 
     reader = AudioReader()  # keeps a piped command's output for its consecutive segments
     channels = (model_file["fbank_config"] or {}).get("expect_channels")
 
     def loader(u):
-        return lambda: feats_from_audio(*reader(u.spec, u.start, u.end, channels), model_file)
+        return lambda: featurize(*reader(u.spec, u.start, u.end, channels), model_file)
 
     return [(u.utt, loader(u)) for u in utterances]
 
@@ -101,7 +101,7 @@ def file_items(paths: Sequence[str], model_file) -> list[tuple[str, Loader]]:
 def feats_items(data_dir: str, model_file) -> list[tuple[str, Loader]]:
     """Items reading ``data_dir/feats.scp`` and normalising with the model file's statistics."""
     from maskspec.data.datadir import read_kv
-    from maskspec.data.dataset import normalize
+    from maskspec.features.normalize import normalize
     from maskspec.data.feats import load_feat
 
     scp = read_kv(os.path.join(data_dir, "feats.scp"))
@@ -215,7 +215,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     logging.basicConfig(level=logging.INFO, format=f"{PROG}: %(message)s")
 
     from maskspec.models.model_file import load_model_file
-    from maskspec.tasks.embed import Embedder
+    from maskspec.inference.embed import Embedder
 
     try:
         model_file = load_model_file(args.model)

@@ -31,7 +31,7 @@ class ExportError(ValueError):
 
 
 def get_parser() -> argparse.ArgumentParser:
-    from maskspec.data.dataset import NORMALIZE_MODES
+    from maskspec.features.normalize import NORMALIZE_MODES
     from maskspec.models.model_file import TASK_TYPES
 
     p = argparse.ArgumentParser(
@@ -91,7 +91,7 @@ def build_model_file(ckpt: Mapping[str, Any], where: str, stats_path: Optional[s
 
     ``where`` names the checkpoint in error messages.
     """
-    from maskspec.data.dataset import StatsError, check_stats, load_stats
+    from maskspec.features.normalize import StatsError, check_stats, load_stats
     from maskspec.data.datadir import DataDirError, read_list
     from maskspec.features.fbank import FbankConfig, FbankError
     from maskspec.models.configs import model_config

@@ -15,8 +15,10 @@ import numpy as np
 import torch
 
 from maskspec.features.audio import load_audio
+from maskspec.inference.classifier import load_classifier
+from maskspec.inference.featurize import featurize
 from maskspec.models.model_file import ModelFileError
-from maskspec.tasks.inference import DEFAULT_BATCH_WINDOWS, feats_from_audio, load_classifier, predict_feats
+from maskspec.models.windows import DEFAULT_BATCH_WINDOWS, predict_feats
 from maskspec.utils.atomic import atomic_open
 from maskspec.utils.device import pick_device
 
@@ -48,7 +50,7 @@ def top_labels(probs: np.ndarray, classes: Sequence[str], k: int) -> list[dict]:
 
 def label_file(path: str, model: torch.nn.Module, mf: dict, args) -> list[dict]:
     wave, sr = load_audio(path)
-    feats = feats_from_audio(wave, sr, mf)
+    feats = featurize(wave, sr, mf)
     probs = predict_feats(model, feats, mf["num_frames"], args.hop_frames, mf["task_type"], args.batch_windows)
     return top_labels(probs, mf["classes"], args.topk)
 

@@ -29,7 +29,7 @@ logger = logging.getLogger("maskspec.pretrain")
 
 
 def build_parser():
-    from maskspec.data.dataset import NORMALIZE_MODES
+    from maskspec.features.normalize import NORMALIZE_MODES
     from maskspec.train.config import StrictArgumentParser, add_training_args, str2bool, str_or_none, yaml_dict
 
     p = StrictArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0])

@@ -157,10 +157,10 @@ class FbankConfig:
             yaml.safe_dump(self.to_dict(), f, sort_keys=False)
 
 
-def downmix(wave: np.ndarray) -> np.ndarray:
-    """Average of the channels of ``[C, N]``: ``[N]`` float32."""
+def downmix(wave):
+    """Average of the channels of ``[C, N]`` float32 (numpy array or torch tensor): ``[N]`` of the same kind."""
     # channel by channel: numpy's mean over the channel axis is several times slower on long clips
-    mono = np.array(wave[0], dtype=np.float32)
+    mono = wave[0].clone() if hasattr(wave, "clone") else np.array(wave[0], dtype=np.float32)
     for channel in wave[1:]:
         mono += channel
     if wave.shape[0] > 1:
@@ -168,20 +168,21 @@ def downmix(wave: np.ndarray) -> np.ndarray:
     return mono
 
 
-def prepare_waveform(wave: np.ndarray, sr: int, cfg: FbankConfig) -> "torch.Tensor":
+def prepare_waveform(wave, sr: int, cfg: FbankConfig) -> "torch.Tensor":
     """Mono float32 ``[1, N']`` at ``cfg.sample_rate``, zero-padded to ``cfg.min_samples``.
 
-    ``wave`` is ``[C, N]`` (or ``[N]``) float in [-1, 1]; channels are averaged.
+    ``wave`` is ``[C, N]`` (or ``[N]``) float in [-1, 1], a numpy array or a tensor (the result stays on the
+    tensor's device); channels are averaged.
     """
     import torch
     import torchaudio
 
-    wave = np.asarray(wave, dtype=np.float32)
+    wave = wave.to(torch.float32) if isinstance(wave, torch.Tensor) else np.asarray(wave, dtype=np.float32)
     if wave.ndim == 1:
         wave = wave[None]
     if wave.ndim != 2 or wave.shape[1] == 0 or wave.shape[0] == 0:
-        raise FbankError(f"expected a non-empty waveform [channels, samples], got shape {wave.shape}")
-    mono = torch.from_numpy(downmix(wave)[None])
+        raise FbankError(f"expected a non-empty waveform [channels, samples], got shape {tuple(wave.shape)}")
+    mono = torch.as_tensor(downmix(wave))[None]
     if int(sr) != cfg.sample_rate:
         mono = torchaudio.functional.resample(mono, int(sr), cfg.sample_rate)
     short = cfg.min_samples - mono.shape[1]
@@ -209,6 +210,16 @@ def kaldi_fbank(mono: "torch.Tensor", cfg: FbankConfig) -> "torch.Tensor":
     return feats
 
 
+def fbank_tensor(wave, sr: int, cfg: FbankConfig) -> "torch.Tensor":
+    """``compute_fbank`` as a float32 tensor ``[T, F]`` on the waveform's device (the CPU for numpy input)."""
+    import torch
+
+    feats = kaldi_fbank(prepare_waveform(wave, sr, cfg), cfg)
+    if not torch.isfinite(feats).all():
+        raise FbankError("features contain NaN or inf values")
+    return feats
+
+
 def compute_fbank(wave: np.ndarray, sr: int, cfg: FbankConfig) -> np.ndarray:
     """Log-mel features of one waveform.
 
@@ -224,7 +235,4 @@ def compute_fbank(wave: np.ndarray, sr: int, cfg: FbankConfig) -> np.ndarray:
     Raises:
         FbankError: empty input, or features that are not finite.
     """
-    feats = kaldi_fbank(prepare_waveform(wave, sr, cfg), cfg).numpy()
-    if not np.isfinite(feats).all():
-        raise FbankError("features contain NaN or inf values")
-    return feats.astype(np.float32, copy=False)
+    return fbank_tensor(wave, sr, cfg).numpy().astype(np.float32, copy=False)

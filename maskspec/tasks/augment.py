@@ -133,7 +133,7 @@ class LogMelScale:
                       fbank_config: Optional[Mapping[str, Any]]) -> "LogMelScale":
         """The scale of features read by ``FeatDataset(stats, normalize)`` and computed with ``fbank_config``
         (the resolved fbank.yaml dict; None: the defaults, log_offset 0)."""
-        from maskspec.data.dataset import normalization
+        from maskspec.features.normalize import normalization
 
         mean, std = normalization(stats, normalize)
         fbank = dict(fbank_config or {})

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from maskspec.tasks.augment import AugmentConfig, LogMelScale, augment_batch
-from maskspec.tasks.inference import DEFAULT_BATCH_WINDOWS, predict_many
+from maskspec.models.windows import DEFAULT_BATCH_WINDOWS, predict_many
 from maskspec.tasks.metrics import PRIMARY_METRIC, compute_metrics
 from maskspec.train import distributed as D
 

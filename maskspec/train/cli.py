@@ -29,7 +29,7 @@ def read_fbank_config(data_dir: str, required: bool) -> Optional[dict]:
 def load_input_stats(args) -> Optional[dict]:
     """Normalisation statistics: ``--stats`` or ``<train_data>/stats.json`` (resolved into ``args.stats``);
     None when features are not normalised and no stats file exists."""
-    from maskspec.data.dataset import load_stats
+    from maskspec.features.normalize import load_stats
 
     args.stats = args.stats or os.path.join(args.train_data, "stats.json")
     if args.normalize != "none" or os.path.isfile(args.stats):

@@ -15,8 +15,8 @@ from maskspec.features.fbank import FbankConfig
 from maskspec.models.configs import model_config
 from maskspec.models.maskspec import MaskSpecModel
 from maskspec.models.model_file import load_model_file, save_model_file
-from maskspec.tasks.embed import Embedder
-from maskspec.tasks.inference import feats_from_audio
+from maskspec.inference.embed import Embedder
+from maskspec.inference.featurize import featurize
 
 MEL = 32
 
@@ -61,7 +61,7 @@ def test_files_of_any_rate_and_length_both_levels(model_path, tmp_path):
         assert s.shape == (1, 32) and f.shape == (n_t, 32) and t.shape == (n_t,)
         assert np.allclose(t, 87.5 + 160.0 * np.arange(n_t))
         wave, sr = sf.read(path, dtype="float32", always_2d=True)
-        (cols,) = ref.columns([feats_from_audio(wave.T, sr, mf)])
+        (cols,) = ref.columns([featurize(wave.T, sr, mf)])
         assert np.allclose(f, cols.numpy(), atol=1e-5)
         assert np.allclose(s[0], cols.numpy().mean(0), atol=1e-5)
 
@@ -83,7 +83,7 @@ def test_wav_scp_with_segments_and_a_bad_file(model_path, tmp_path, capsys):
     # a segment is embedded as the same audio cut out by hand
     mf = load_model_file(model_path)
     wave, sr = sf.read(a, dtype="float32", always_2d=True)
-    want = Embedder(mf).scene([feats_from_audio(wave[24000:].T, sr, mf)])[0].numpy()
+    want = Embedder(mf).scene([featurize(wave[24000:].T, sr, mf)])[0].numpy()
     assert np.allclose(load_feat(scene["A2"])[0], want, atol=1e-5)
 
 

@@ -11,7 +11,7 @@ from maskspec.bin import export, finetune, pretrain
 from maskspec.data.feats import FeatWriter
 from maskspec.features.fbank import FbankConfig
 from maskspec.models.model_file import ModelFileError, build_model, load_model_file
-from maskspec.tasks.embed import Embedder
+from maskspec.inference.embed import Embedder
 from maskspec.train.checkpoint import list_checkpoints
 
 MEL = 32

@@ -7,13 +7,13 @@ import pytest
 import torch
 
 from maskspec.bin import score
-from maskspec.data.dataset import normalize
+from maskspec.features.normalize import normalize
 from maskspec.data.datadir import write_kv
 from maskspec.data.feats import FeatWriter
 from maskspec.models.classifier import AudioClassifier
 from maskspec.models.configs import model_config
 from maskspec.models.model_file import save_model_file
-from maskspec.tasks.inference import predict_feats
+from maskspec.models.windows import predict_feats
 from maskspec.tasks.metrics import compute_metrics
 
 CLASSES = ["a", "b", "c"]

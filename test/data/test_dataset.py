@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from maskspec.data.datadir import DataDirError
-from maskspec.data.dataset import (FeatDataset, StatsError, collate, crop_or_pad, load_stats, normalize)
+from maskspec.data.dataset import FeatDataset, collate, crop_or_pad
+from maskspec.features.normalize import load_stats
 from maskspec.data.feats import FeatWriter
 
 F = 3
@@ -26,33 +27,6 @@ def data_dir(tmp_path):
                  global_std=10.0)
     (tmp_path / "stats.json").write_text(json.dumps(stats))
     return tmp_path
-
-
-def test_load_stats_and_errors(data_dir, tmp_path):
-    stats = load_stats(data_dir / "stats.json")
-    assert stats["mean"] == [1.0, 2.0, 3.0]
-    with pytest.raises(StatsError, match="no such stats file"):
-        load_stats(tmp_path / "missing.json")
-    (tmp_path / "bad.json").write_text(json.dumps({"mean": [1, 2], "std": [1], "global_mean": 0, "global_std": 1}))
-    with pytest.raises(StatsError, match="bad.json.*same non-zero length"):
-        load_stats(tmp_path / "bad.json")
-    (tmp_path / "bad2.json").write_text(json.dumps({"mean": [1], "std": [1]}))
-    with pytest.raises(StatsError, match="missing global_mean"):
-        load_stats(tmp_path / "bad2.json")
-
-
-def test_normalize_modes_numpy_and_torch(data_dir):
-    stats = load_stats(data_dir / "stats.json")
-    x = np.array([[3.0, 6.0, 3.0]], np.float32)
-    np.testing.assert_allclose(normalize(x, stats, "per_bin"), [[1.0, 1.0, 0.0]])  # std 0 floored, no inf
-    np.testing.assert_allclose(normalize(x, stats, "global"), [[-0.2, 0.1, -0.2]], rtol=1e-6)
-    assert normalize(x, stats, "none") is x
-    t = normalize(torch.from_numpy(x)[None], stats, "per_bin")
-    assert isinstance(t, torch.Tensor) and t.shape == (1, 1, 3) and torch.allclose(t, torch.tensor([[[1.0, 1.0, 0.0]]]))
-    with pytest.raises(ValueError, match="4 mel bins but the stats have 3"):
-        normalize(np.zeros((2, 4), np.float32), stats, "per_bin")
-    with pytest.raises(ValueError, match="needs stats"):
-        normalize(x, None, "global")
 
 
 def test_padding_is_zero_after_normalisation(data_dir):

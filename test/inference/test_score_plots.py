@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from maskspec.tasks.score_plots import MAX_BARS, confusion_matrix, plot_confusion, plot_per_class_ap
+from maskspec.inference.score_plots import MAX_BARS, confusion_matrix, plot_confusion, plot_per_class_ap
 
 
 def test_confusion_counts_rows_true_columns_predicted():

@@ -1,12 +1,11 @@
-"""Test-time windowing: window placement, probability averaging, batching across clips, audio -> features."""
+"""Test-time windowing: window placement, probability averaging, batching across clips."""
 import numpy as np
 import pytest
 import torch
 
 from maskspec.models.classifier import AudioClassifier
 from maskspec.models.configs import model_config
-from maskspec.tasks.inference import (clip_windows, feats_from_audio, predict_feats, predict_many, to_probs,
-                                      window_starts)
+from maskspec.models.windows import clip_windows, predict_feats, predict_many, to_probs, window_starts
 
 
 def test_window_starts_cover_the_clip():
@@ -63,15 +62,3 @@ def test_predict_many_equals_one_by_one_with_small_batches():
     alone = np.stack([predict_feats(model, c, 64, 32, "multi_label") for c in clips])
     assert together.shape == (4, 5) and together.dtype == np.float32
     assert together == pytest.approx(alone, abs=1e-5)
-
-
-def test_feats_from_audio_uses_model_file_settings():
-    mf = dict(fbank_config=dict(sample_rate=16000, num_mel_bins=32), normalize="per_bin",
-              stats=dict(mean=[1.0] * 32, std=[2.0] * 32, global_mean=0.0, global_std=1.0))
-    rng = np.random.default_rng(0)
-    stereo = rng.standard_normal((2, 8000)).astype(np.float32) * 0.1
-    feats = feats_from_audio(stereo, 8000, mf)  # 1 s at 8 kHz, resampled to 16 kHz: 98 frames of 10 ms
-    assert feats.shape == (98, 32) and feats.dtype == np.float32
-    from maskspec.features.fbank import FbankConfig, compute_fbank
-    raw = compute_fbank(stereo, 8000, FbankConfig(sample_rate=16000, num_mel_bins=32))
-    assert feats == pytest.approx((raw - 1.0) / 2.0, abs=1e-5)

@@ -1,23 +1,17 @@
-"""Clip-level prediction for clips of any length: the one place where test-time windowing happens.
+"""Clip-level prediction of a classifier for clips of any length: the one place where test-time windowing
+happens (validation during fine-tuning, ``maskspec.bin.score`` and ``maskspec-infer``).
 
 A model is trained on ``num_frames``-frame crops. At test time a clip ``[T, F]`` is cut into windows of
 ``num_frames`` frames every ``hop`` frames (the last window ends at the clip's end so the tail is covered), a
 clip shorter than one window is zero-padded as in training (0 = the normalised mean), and the window outputs are
 turned into probabilities (sigmoid for multi-label, softmax for single-label) and averaged.
-
-``feats_from_audio`` turns a waveform into the model's normalised input with the settings stored in the model
-file, so ``maskspec-infer``, scoring and the embedding tools compute features exactly as training did.
 """
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 import torch
-
-from maskspec.data.dataset import normalize
-from maskspec.features.fbank import FbankConfig, compute_fbank
-from maskspec.models.model_file import ModelFileError, build_model, load_model_file
 
 DEFAULT_BATCH_WINDOWS = 32
 
@@ -89,24 +83,3 @@ def predict_feats(model: torch.nn.Module, feats: Any, num_frames: int, hop: Opti
                   task_type: str = "multi_label", batch_windows: int = DEFAULT_BATCH_WINDOWS) -> np.ndarray:
     """Probabilities ``[C]`` of one normalised clip ``feats [T, F]`` (see ``predict_many``)."""
     return predict_many(model, [feats], num_frames, hop, task_type, batch_windows)[0]
-
-
-def feats_from_audio(wave: np.ndarray, sr: int, model_file: Mapping[str, Any]) -> np.ndarray:
-    """Normalised model input ``[T, F]`` float32 from a waveform ``[C, N]`` (or ``[N]``) at rate ``sr``.
-
-    Uses the model file's fbank settings (channels averaged, resampled to its rate) and its stats.
-    """
-    cfg = FbankConfig.from_dict(dict(model_file["fbank_config"]), source="model file fbank_config")
-    feats = compute_fbank(wave, sr, cfg)
-    return np.asarray(normalize(feats, model_file["stats"], model_file["normalize"]), dtype=np.float32)
-
-
-def load_classifier(path: str, device: str | torch.device = "cpu"):
-    """(model in eval mode on ``device``, model-file dict) for a classifier model file."""
-    mf = load_model_file(path)
-    if mf["kind"] != "classifier":
-        raise ModelFileError(f"{path}: a {mf['kind']} model has no classes; inference needs a fine-tuned "
-                             f"classifier (exp/<tag>/model.pt from fine-tuning)")
-    if mf["fbank_config"] is None:
-        raise ModelFileError(f"{path}: model file has no fbank_config, cannot compute features from audio")
-    return build_model(mf).to(device), mf

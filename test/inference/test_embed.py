@@ -8,8 +8,8 @@ from maskspec.models.classifier import AudioClassifier
 from maskspec.models.configs import model_config
 from maskspec.models.maskspec import MaskSpecModel
 from maskspec.models.model_file import ModelFileError, load_model_file, save_model_file
-from maskspec.tasks.embed import Embedder, column_times_ms
-from maskspec.tasks.inference import feats_from_audio
+from maskspec.inference.embed import Embedder, column_times_ms
+from maskspec.inference.featurize import featurize
 
 MEL = 32
 WINDOW = 64  # frames: 4 patch columns per window
@@ -59,7 +59,7 @@ def test_shapes_and_timestamps_for_lengths_and_rates(pretrain, sr, seconds, fram
     mf, _ = pretrain
     emb = Embedder(mf)
     wave = noise(sr, seconds)
-    feats = feats_from_audio(wave, sr, mf)  # resampled to the model's 16 kHz
+    feats = featurize(wave, sr, mf)  # resampled to the model's 16 kHz
     resampled = -(-wave.shape[1] * 16000 // sr)
     assert feats.shape[0] == 1 + (resampled - 400) // 160 == frames
     n_t = columns

@@ -41,6 +41,7 @@ import torch
 from torch import nn
 
 from maskspec.features.fbank import FbankConfig
+from maskspec.inference.featurize import model_fbank
 from maskspec.models.classifier import AudioClassifier
 from maskspec.models.configs import model_config
 from maskspec.models.model_file import ModelFileError, build_model
@@ -100,8 +101,7 @@ class Embedder(nn.Module):
         self.window_frames = max(cfg.patch_size, model_file["num_frames"] // cfg.patch_size * cfg.patch_size)
         self.pad_to_window = cfg.pos_embed == "interpolate"
         self.batch_windows = batch_windows
-        self.fbank = (FbankConfig.from_dict(dict(model_file["fbank_config"]), source="model file fbank_config")
-                      if model_file.get("fbank_config") is not None else None)
+        self.fbank = model_fbank(model_file) if model_file.get("fbank_config") is not None else None
 
     @property
     def device(self) -> torch.device:
