@@ -55,8 +55,9 @@ def build_parser():
     m.add_argument("--freeze_encoder", type=str2bool, default=False,
                    help="linear probe: train only the head (LayerNorm + Linear); encoder frozen, in eval mode")
     t = p.add_argument_group("task")
-    t.add_argument("--task_type", default="auto", choices=("auto", "single_label", "multi_label"),
-                   help="auto: multi_label if utt2label_known exists or a clip has != 1 label")
+    t.add_argument("--task_type", default="auto", choices=("auto", "single_label", "multi_label", "ctc"),
+                   help="auto: multi_label if utt2label_known exists or a clip has != 1 label; ctc: speech "
+                        "recognition from <train_data>/text (maskspec.tasks.ctc_finetune)")
     t.add_argument("--label_smoothing", type=float, default=0.0, help="label smoothing of the loss")
     t.add_argument("--layer_decay", type=float, default=0.75, help="layer-wise lr decay (1: none)")
     t.add_argument("--balanced_sampling", type=str2bool, default=False,
@@ -65,6 +66,12 @@ def build_parser():
                    help="clips drawn per epoch with --balanced_sampling (0: the training set size)")
     t.add_argument("--average_last", type=int, default=0,
                    help="model.pt = mean of the last N epoch-end checkpoints (0: best on validation)")
+    c = p.add_argument_group("speech recognition (--task_type ctc)")
+    c.add_argument("--token_list", type=str_or_none, default=None, help="tokens.txt of the token-list step")
+    c.add_argument("--bpemodel", type=str_or_none, default=None,
+                   help="sentencepiece model beside tokens.txt (none: character units)")
+    c.add_argument("--ctc_upsample", type=int, default=4,
+                   help="output steps per 16-frame patch column (4: one per 40 ms)")
     a = p.add_argument_group("augmentation (training only)")
     a.add_argument("--mixup", type=float, default=0.0, help="mixup Beta(alpha, alpha); 0: off")
     a.add_argument("--mixup_prob", type=float, default=1.0, help="share of batches mixed")
@@ -100,6 +107,9 @@ def check_args(args) -> None:
         (min(args.freqm, args.timem, args.num_freq_masks, args.num_time_masks, args.time_shift, args.patch_drop) >= 0,
          "augmentation sizes must not be negative"),
         (args.valid_hop_frames is None or args.valid_hop_frames >= 1, "--valid_hop_frames must be >= 1"),
+        (args.ctc_upsample >= 1, "--ctc_upsample must be at least 1"),
+        (args.task_type != "ctc" or not (args.mixup or args.time_shift or args.balanced_sampling or args.patch_drop),
+         "--task_type ctc: --mixup, --time_shift, --balanced_sampling and --patch_drop do not apply to transcripts"),
     ]
     for ok, message in checks:
         if not ok:
@@ -115,9 +125,13 @@ def check_args(args) -> None:
 
 
 def run(args) -> int:
+    check_args(args)
+    if args.task_type == "ctc":
+        from maskspec.tasks.ctc_finetune import run_ctc_finetuning
+
+        return run_ctc_finetuning(args)
     from maskspec.tasks.finetune import run_finetuning
 
-    check_args(args)
     return run_finetuning(args)
 
 

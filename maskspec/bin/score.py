@@ -13,6 +13,8 @@ writes to <output_dir>:
   per_class_ap.png, confusion.png (single-label; the counts are in results.json as confusion_matrix)
 The features must have been computed with the fbank settings of the model's training data; the model file's
 stats normalise them.
+A speech recogniser (a model file of kind ctc) writes text, per_utt, per_utt_char, results.json (WER, CER) and
+RESULTS.md instead (maskspec.tasks.ctc_score); <data> needs a text file.
 """
 from __future__ import annotations
 
@@ -29,11 +31,10 @@ import torch
 from maskspec.data.datadir import DataDirError, read_classes
 from maskspec.data.dataset import FeatDataset
 from maskspec.data.feats import FeatReadError
-from maskspec.inference.classifier import load_classifier
-from maskspec.inference.score_plots import confusion_matrix, plot_confusion, plot_per_class_ap
-from maskspec.models.model_file import ModelFileError
-from maskspec.models.windows import DEFAULT_BATCH_WINDOWS, predict_many
+from maskspec.models.model_file import ModelFileError, load_model_file
+from maskspec.tasks.inference import DEFAULT_BATCH_WINDOWS, load_classifier, predict_many
 from maskspec.tasks.metrics import compute_metrics, primary_value
+from maskspec.tasks.score_plots import confusion_matrix, plot_confusion, plot_per_class_ap
 from maskspec.utils.atomic import atomic_open, atomic_path
 from maskspec.utils.device import pick_device
 
@@ -52,6 +53,8 @@ def get_parser() -> argparse.ArgumentParser:
                    help="windows per forward pass (default %(default)s)")
     p.add_argument("--num_workers", type=int, default=2, help="DataLoader workers (default %(default)s)")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"), help="default: cuda if available")
+    p.add_argument("--beam_size", type=int, default=1,
+                   help="speech recognisers (CTC): 1 = greedy, more = prefix beam search (default %(default)s)")
     return p
 
 
@@ -133,6 +136,10 @@ def write_outputs(output_dir: str, utts: Sequence[str], classes: Sequence[str], 
 
 def score(args) -> Optional[dict]:
     device = pick_device(args.device)
+    if load_model_file(args.model)["kind"] == "ctc":  # a speech recogniser: WER/CER instead of class scores
+        from maskspec.tasks.ctc_score import score_ctc
+
+        return score_ctc(args, device)
     model, mf = load_classifier(args.model, device)
     classes = mf["classes"]
     labelled = os.path.isfile(os.path.join(args.data, "utt2label"))
