@@ -24,7 +24,7 @@ PROG = "maskspec.bin.finetune"
 
 
 def build_parser():
-    from maskspec.data.dataset import NORMALIZE_MODES
+    from maskspec.features.normalize import NORMALIZE_MODES
     from maskspec.train.config import (StrictArgumentParser, add_training_args, int_or_none, str2bool, str_or_none,
                                        yaml_dict)
 

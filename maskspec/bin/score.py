@@ -31,10 +31,11 @@ import torch
 from maskspec.data.datadir import DataDirError, read_classes
 from maskspec.data.dataset import FeatDataset
 from maskspec.data.feats import FeatReadError
+from maskspec.inference.classifier import load_classifier
+from maskspec.inference.score_plots import confusion_matrix, plot_confusion, plot_per_class_ap
 from maskspec.models.model_file import ModelFileError, load_model_file
-from maskspec.tasks.inference import DEFAULT_BATCH_WINDOWS, load_classifier, predict_many
+from maskspec.models.windows import DEFAULT_BATCH_WINDOWS, predict_many
 from maskspec.tasks.metrics import compute_metrics, primary_value
-from maskspec.tasks.score_plots import confusion_matrix, plot_confusion, plot_per_class_ap
 from maskspec.utils.atomic import atomic_open, atomic_path
 from maskspec.utils.device import pick_device
 
