@@ -3,8 +3,9 @@
 * ``train_step``: the MaskSpecModel loss; masks come from torch's global RNG, which checkpoints save and
   restore, so a resumed run draws the same masks.
 * ``validate``: mean reconstruction loss over the validation set with masks from a fixed generator (the same
-  masks every epoch, so epochs are comparable), next to the loss of predicting zeros for every masked patch
-  (with norm_pix targets that is each patch's own mean; without, the global mean of the normalised features).
+  masks every epoch, so epochs are comparable; one view per clip whatever ``num_masks``), next to the loss of
+  predicting zeros for every masked patch (with norm_pix targets that is each patch's own mean; without, the
+  global mean of the normalised features).
   ``loss_ratio`` = loss / mean_pred_loss: 1 means nothing learnt.
 * ``on_epoch_end``: a PNG of a few fixed validation clips (input, masked input, reconstruction) in
   ``exp_dir/images/epoch_XXX.png`` and in TensorBoard.
@@ -16,6 +17,7 @@ from typing import Optional
 
 import torch
 
+from maskspec.models.flops import pretrain_flops_per_clip
 from maskspec.utils.plots import pyplot, save_png
 from maskspec.train import distributed as D
 
@@ -26,17 +28,22 @@ class PretrainTask:
     """Args:
         image_dataset: dataset whose first ``num_images`` items (or fewer) are plotted every epoch.
         num_images: clips per PNG.
-        mask_ratio: overrides the model's mask ratio (None: the model config's).
+
+    The mask ratio is the model config's (``MaskSpecModel.forward``'s default).
     """
 
-    def __init__(self, image_dataset=None, num_images: int = 4, mask_ratio: Optional[float] = None):
+    def __init__(self, image_dataset=None, num_images: int = 4):
         self.image_dataset = image_dataset
         self.num_images = num_images
-        self.mask_ratio = mask_ratio
 
     def train_step(self, model, batch: dict):
-        loss, _, _ = model(batch["feats"], mask_ratio=self.mask_ratio)
+        loss, _, _ = model(batch["feats"])
         return loss, {}
+
+    def train_flops(self, model, batch: dict) -> float:
+        """Analytic FLOPs of train_step on this batch (the config's num_masks views of each clip)."""
+        x = batch["feats"]
+        return x.shape[0] * pretrain_flops_per_clip(self._core(model).cfg, x.shape[1])
 
     @staticmethod
     def _core(model):
@@ -52,7 +59,7 @@ class PretrainTask:
         for i, batch in enumerate(loader):
             x = batch["feats"]
             gen.manual_seed(VALID_MASK_SEED + i)  # masks depend on the batch position only
-            loss, pred, mask = core(x, mask_ratio=self.mask_ratio, generator=gen)
+            loss, pred, mask = core(x, generator=gen, num_masks=1)
             baseline = core.forward_loss(x, torch.zeros_like(pred), mask)
             b = x.shape[0]
             totals += torch.stack([loss.double() * b, baseline.double() * b,
@@ -75,7 +82,7 @@ class PretrainTask:
         x = torch.stack([it["feats"] for it in items]).to(device)
         gen = torch.Generator(device="cpu")
         gen.manual_seed(VALID_MASK_SEED)
-        _, pred, mask = core(x, mask_ratio=self.mask_ratio, generator=gen)
+        _, pred, mask = core(x, generator=gen, num_masks=1)
         masked, recon = core.reconstruct(x, pred, mask)
         t = masked.shape[1]
         rows = [x[:, :t, : masked.shape[2]].float().cpu(), masked.cpu(), recon.cpu()]
