@@ -30,6 +30,7 @@ import numpy as np
 import soundfile as sf
 
 from maskspec.data.datadir import write_kv
+from maskspec.data.synth import background, band_noise, envelope, harmonics
 from maskspec.utils.atomic import atomic_open, atomic_path
 
 CLASSES = [
@@ -55,37 +56,8 @@ SNR_DB = (-5.0, 20.0)
 SET_IDS = {"pretrain": 1, "train": 2, "valid": 3, "test": 4}
 
 
-def _envelope(n: int, sr: int, rng: np.random.Generator) -> np.ndarray:
-    """Raised-cosine attack and release of 5-50 ms: events start and stop without broadband clicks. [n]"""
-    env = np.ones(n)
-    for side in (0, 1):
-        m = min(n // 2, max(1, int(sr * rng.uniform(0.005, 0.05))))
-        ramp = 0.5 - 0.5 * np.cos(np.linspace(0.0, np.pi, m))
-        if side == 0:
-            env[:m] *= ramp
-        else:
-            env[-m:] *= ramp[::-1]
-    return env
-
-
-def _harmonics(f0: np.ndarray | float, t: np.ndarray, sr: int, amps: list[float], rng) -> np.ndarray:
-    """Sum of harmonics k*f0 (k = 1..len(amps)) below MAX_EVENT_HZ, random phases; f0 may vary over time. [n]"""
-    f0 = np.broadcast_to(np.asarray(f0, dtype=np.float64), t.shape)
-    phase0 = np.cumsum(2 * np.pi * f0 / sr)
-    out = np.zeros_like(t)
-    for k, a in enumerate(amps, 1):
-        if k * f0.max() >= MAX_EVENT_HZ:
-            break
-        out += a * np.sin(k * phase0 + rng.uniform(0, 2 * np.pi))
-    return out
-
-
-def _band_noise(n: int, sr: int, lo: float, hi: float, rng: np.random.Generator) -> np.ndarray:
-    """White noise restricted to [lo, hi] Hz by zeroing FFT bins. [n]"""
-    spec = np.fft.rfft(rng.standard_normal(n))
-    freqs = np.fft.rfftfreq(n, 1.0 / sr)
-    spec[(freqs < lo) | (freqs > hi)] = 0.0
-    return np.fft.irfft(spec, n)
+def _harmonics(f0, t: np.ndarray, sr: int, amps: list[float], rng) -> np.ndarray:
+    return harmonics(f0, t, sr, amps, rng, MAX_EVENT_HZ)
 
 
 def synth_event(label: str, sr: int, rng: np.random.Generator) -> np.ndarray:
@@ -113,7 +85,7 @@ def synth_event(label: str, sr: int, rng: np.random.Generator) -> np.ndarray:
     elif label == "click_train":
         rate = rng.uniform(4, 12)
         x = np.zeros(n)
-        click = _band_noise(max(8, int(0.004 * sr)), sr, 200, MAX_EVENT_HZ, rng)
+        click = band_noise(max(8, int(0.004 * sr)), sr, 200, MAX_EVENT_HZ, rng)
         click *= np.exp(-np.arange(click.size) / (0.001 * sr))
         for onset in np.arange(rng.uniform(0, 1.0 / rate), dur, 1.0 / rate):
             i = int(onset * sr)
@@ -121,22 +93,13 @@ def synth_event(label: str, sr: int, rng: np.random.Generator) -> np.ndarray:
             x[i:i + m] += click[:m]
     elif label == "noise_low":
         lo = rng.uniform(80, 200)
-        x = _band_noise(n, sr, lo, lo * rng.uniform(2.0, 3.0), rng)
+        x = band_noise(n, sr, lo, lo * rng.uniform(2.0, 3.0), rng)
     elif label == "noise_high":
         lo = rng.uniform(1500, 2200)
-        x = _band_noise(n, sr, lo, rng.uniform(lo * 1.3, MAX_EVENT_HZ), rng)
+        x = band_noise(n, sr, lo, rng.uniform(lo * 1.3, MAX_EVENT_HZ), rng)
     else:
         raise ValueError(f"unknown class {label!r}")
-    x = x * _envelope(n, sr, rng)
-    return x / (np.sqrt(np.mean(x**2)) + 1e-12)
-
-
-def background(n: int, sr: int, rng: np.random.Generator) -> np.ndarray:
-    """Noise with a random spectral tilt between brown (-2) and white (0) over the whole band, unit RMS. [n]"""
-    spec = np.fft.rfft(rng.standard_normal(n))
-    freqs = np.fft.rfftfreq(n, 1.0 / sr)
-    spec *= np.maximum(freqs, 20.0) ** (rng.uniform(-2.0, 0.0) / 2)
-    x = np.fft.irfft(spec, n)
+    x = x * envelope(n, sr, rng)
     return x / (np.sqrt(np.mean(x**2)) + 1e-12)
 
 
