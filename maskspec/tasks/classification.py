@@ -62,10 +62,6 @@ def classification_loss(logits: torch.Tensor, target: torch.Tensor, known: Optio
     return (per_entry * known).sum() / known.sum().clamp_min(1.0)
 
 
-def _core(model: torch.nn.Module) -> torch.nn.Module:
-    return model.module if hasattr(model, "module") else model
-
-
 class ClassificationTask:
     """Task for maskspec.train.trainer.Trainer.
 
@@ -106,7 +102,7 @@ class ClassificationTask:
 
     def train_step(self, model, batch: dict):
         if self.freeze_encoder:
-            _core(model).encoder.eval()  # the trainer puts the whole model in train mode every epoch
+            D.unwrap(model).encoder.eval()  # the trainer puts the whole model in train mode every epoch
         known = batch["known"] if self.task_type == "multi_label" else None
         # Global torch RNG: the trainer saves and restores it, so a resumed run draws the same augmentation.
         x, y, known = augment_batch(self.augment, batch["feats"], batch["target"], known, scale=self.feature_scale)
@@ -116,7 +112,7 @@ class ClassificationTask:
 
     def evaluate(self, model, loader) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(indices [N], probabilities [N, C], targets [N, C], known [N, C]) of this process's clips."""
-        core = _core(model)
+        core = D.unwrap(model)
         idx, probs, targets, known = [], [], [], []
         for batch in loader:
             lengths = batch["num_frames"].tolist()

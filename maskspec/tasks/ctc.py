@@ -134,14 +134,10 @@ class LengthBucketSampler(torch.utils.data.Sampler):
             yield from runs[k].tolist()
 
 
-def _core(model):
-    return model.module if hasattr(model, "module") else model
-
-
 def ctc_loss(model, logits: torch.Tensor, batch: Mapping) -> torch.Tensor:
     """Sum of the utterances' CTC losses divided by the batch size (ESPnet's normalisation)."""
     log_probs = F.log_softmax(logits.float(), dim=-1).transpose(0, 1)  # [T, B, V]
-    lengths = _core(model).output_lengths(batch["num_frames"]).clamp(max=logits.shape[1])
+    lengths = D.unwrap(model).output_lengths(batch["num_frames"]).clamp(max=logits.shape[1])
     loss = F.ctc_loss(log_probs, batch["tokens"], lengths, batch["token_lengths"], blank=0, reduction="sum",
                       zero_infinity=False)
     return loss / logits.shape[0]
@@ -151,7 +147,7 @@ def decode_logits(model, logits: torch.Tensor, num_frames: torch.Tensor, tokeniz
                   beam_size: int = 1) -> list[str]:
     """Transcripts from logits [B, T_out, V] of inputs with ``num_frames`` [B] valid frames: greedy when
     ``beam_size`` is 1, else prefix beam search."""
-    lengths = _core(model).output_lengths(num_frames).clamp(max=logits.shape[1]).tolist()
+    lengths = D.unwrap(model).output_lengths(num_frames).clamp(max=logits.shape[1]).tolist()
     log_probs = F.log_softmax(logits.float(), dim=-1).cpu().numpy()
     out = []
     for lp, n in zip(log_probs, lengths):
@@ -171,7 +167,7 @@ class CTCTask:
 
     def train_step(self, model, batch: dict):
         if self.freeze_encoder:
-            _core(model).encoder.eval()
+            D.unwrap(model).encoder.eval()
         x = spec_augment(batch["feats"], self.freqm, self.timem, self.num_freq_masks, self.num_time_masks)
         loss = ctc_loss(model, model(x), batch)
         return loss, {}

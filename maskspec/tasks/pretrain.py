@@ -43,15 +43,11 @@ class PretrainTask:
     def train_flops(self, model, batch: dict) -> float:
         """Analytic FLOPs of train_step on this batch (the config's num_masks views of each clip)."""
         x = batch["feats"]
-        return x.shape[0] * pretrain_flops_per_clip(self._core(model).cfg, x.shape[1])
-
-    @staticmethod
-    def _core(model):
-        return model.module if hasattr(model, "module") else model
+        return x.shape[0] * pretrain_flops_per_clip(D.unwrap(model).cfg, x.shape[1])
 
     def validate(self, model, loader) -> dict:
         """Reconstruction loss and the mean-prediction baseline, averaged over clips of all ranks."""
-        core = self._core(model)
+        core = D.unwrap(model)
         device = next(core.parameters()).device
         # sum of loss x clips, sum of baseline x clips, clips: float64 so large validation sets add up exactly
         totals = torch.zeros(3, dtype=torch.float64, device=device)
@@ -75,7 +71,7 @@ class PretrainTask:
         """Plot the fixed clips; returns the PNG path (None without an image dataset)."""
         if self.image_dataset is None or self.num_images <= 0:
             return None
-        core = self._core(model)
+        core = D.unwrap(model)
         device = next(core.parameters()).device
         n = min(self.num_images, len(self.image_dataset))
         items = [self.image_dataset[i] for i in range(n)]

@@ -70,6 +70,11 @@ def init_distributed(device: str = "auto", timeout_minutes: float = 30.0) -> Dis
     return DistInfo(rank=rank, local_rank=local_rank, world_size=world, device=dev)
 
 
+def unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    """The model inside a DistributedDataParallel wrapper (a task's train_step gets the wrapper), else the model."""
+    return model.module if hasattr(model, "module") else model
+
+
 def cleanup() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
