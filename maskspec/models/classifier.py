@@ -1,6 +1,8 @@
 """Audio classifier for fine-tuning: MaskSpec encoder, mean pooling over patch tokens, LayerNorm, Linear head.
 
 The encoder keeps its own final LayerNorm (pre-trained weights); `fc_norm` then normalises the pooled vector.
+Imported checkpoints may instead pool without the encoder's final norm (`cfg.final_norm` false, timm's global
+pool) or read the cls token with no fc_norm (`cfg.pool == "cls"`).
 """
 from __future__ import annotations
 
@@ -29,15 +31,16 @@ class AudioClassifier(nn.Module):
         self.cfg = cfg
         self.num_classes = num_classes
         self.encoder = MaskSpecEncoder(cfg)
-        self.fc_norm = nn.LayerNorm(cfg.embed_dim, eps=LAYER_NORM_EPS)
+        self.fc_norm = nn.LayerNorm(cfg.embed_dim, eps=LAYER_NORM_EPS) if cfg.pool == "mean" else nn.Identity()
         self.head = nn.Linear(cfg.embed_dim, num_classes)
         nn.init.trunc_normal_(self.head.weight, std=HEAD_INIT_STD, a=-2 * HEAD_INIT_STD, b=2 * HEAD_INIT_STD)
         nn.init.zeros_(self.head.bias)
 
     def embed(self, x: torch.Tensor, num_drop: int = 0, generator: Optional[torch.Generator] = None) -> torch.Tensor:
-        """[B, T, F] -> [B, D] clip embedding: patch tokens (not cls) averaged, then fc_norm."""
+        """[B, T, F] -> [B, D] clip embedding: patch tokens (not cls) averaged, then fc_norm (pool "cls": the
+        cls token)."""
         tokens, _, _ = self.encoder(x, num_drop=num_drop, generator=generator)
-        return self.fc_norm(tokens[:, 1:].mean(dim=1))
+        return self.fc_norm(tokens[:, 0] if self.cfg.pool == "cls" else tokens[:, 1:].mean(dim=1))
 
     def forward(self, x: torch.Tensor, num_drop: int = 0, generator: Optional[torch.Generator] = None) -> torch.Tensor:
         """[B, T, F] -> logits [B, C]; num_drop > 0 drops that many random patches per sample (patch-out)."""
@@ -45,7 +48,7 @@ class AudioClassifier(nn.Module):
 
     def frame_embed(self, x: torch.Tensor) -> torch.Tensor:
         """[B, T, F] -> [B, T_p, D]: one vector per patch_size-frame column, tokens averaged over frequency
-        (encoder output after its final LayerNorm, no fc_norm)."""
+        (encoder output after its final LayerNorm, if any; no fc_norm)."""
         tokens, _, _ = self.encoder(x)
         f_p, t_p = self.encoder.grid(x.shape[1])
         return tokens[:, 1:].reshape(x.shape[0], f_p, t_p, -1).mean(dim=1)
@@ -67,6 +70,8 @@ class AudioClassifier(nn.Module):
                 unexpected.append(key)
                 continue
             name = key[len("encoder."):] if prefixed else key
+            if name == "pos_embed.table" and name in own and own[name].shape != value.shape:
+                value = self.encoder.pos_embed.adapt(value)  # learned positions of another num_frames
             if name not in own:
                 unexpected.append(key)
             elif tuple(own[name].shape) != tuple(value.shape):

@@ -12,7 +12,8 @@ from typing import Any, Mapping, Union
 
 from maskspec.utils.fields import check_field_types, check_fields
 
-POS_EMBED_MODES = ("extend", "interpolate")
+POS_EMBED_MODES = ("extend", "interpolate", "learned")
+POOL_MODES = ("mean", "cls")
 
 # Encoder sizes: (embed_dim, depth, num_heads). Tiny and Small are the standard ViT sizes; the paper's
 # code defines only Base. The decoder (512/8/16) is the same for every size.
@@ -61,6 +62,11 @@ class ModelConfig:
     drop_path: float = 0.0
     qkv_bias: bool = True
     pos_embed: str = "extend"
+    # Variants of imported checkpoints (maskspec-import); the defaults are MaskSpec's own model. final_norm
+    # false: no LayerNorm after the last block (timm's global-pool ViT, whose fc_norm after pooling replaces
+    # it); pool "cls": the classifier reads the cls token (no fc_norm) instead of the mean of patch tokens.
+    final_norm: bool = True
+    pool: str = "mean"
 
     def __post_init__(self) -> None:
         # "mlp_ratio: 4" in YAML becomes 4.0: stored values are plain Python numbers of the annotated type
@@ -86,6 +92,8 @@ class ModelConfig:
             raise ValueError(f"model config: mlp_ratio must be positive, got {self.mlp_ratio}")
         if self.pos_embed not in POS_EMBED_MODES:
             raise ValueError(f"model config: pos_embed must be one of {POS_EMBED_MODES}, got {self.pos_embed!r}")
+        if self.pool not in POOL_MODES:
+            raise ValueError(f"model config: pool must be one of {POOL_MODES}, got {self.pool!r}")
 
     @property
     def grid(self) -> tuple[int, int]:

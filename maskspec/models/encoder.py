@@ -13,7 +13,7 @@ from torch import nn
 from maskspec.models.configs import ModelConfig
 from maskspec.models.masking import random_keep, random_masking
 from maskspec.models.patch import PatchEmbed, patch_grid
-from maskspec.models.pos_embed import SinCosPosEmbed
+from maskspec.models.pos_embed import make_pos_embed
 from maskspec.models.transformer import LAYER_NORM_EPS, Block, init_weights
 
 
@@ -26,12 +26,12 @@ class MaskSpecEncoder(nn.Module):
         d = cfg.embed_dim
         self.patch_embed = PatchEmbed(cfg.patch_size, d)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, d))
-        self.pos_embed = SinCosPosEmbed(d, cfg.grid, cfg.pos_embed)
+        self.pos_embed = make_pos_embed(d, cfg.grid, cfg.pos_embed)
         # Stochastic depth grows linearly with depth, 0 for the first block.
         rates = [cfg.drop_path * i / max(cfg.depth - 1, 1) for i in range(cfg.depth)]
         self.blocks = nn.ModuleList(
             Block(d, cfg.num_heads, cfg.mlp_ratio, drop_path=r, qkv_bias=cfg.qkv_bias) for r in rates)
-        self.norm = nn.LayerNorm(d, eps=LAYER_NORM_EPS)
+        self.norm = nn.LayerNorm(d, eps=LAYER_NORM_EPS) if cfg.final_norm else nn.Identity()
         self.reset_parameters()
 
     def reset_parameters(self) -> None:

@@ -5,6 +5,10 @@ Half the channels encode the frequency index f, the other half the time index t;
 longer or shorter than the pre-training length gets positions for its own grid, and time column t means the
 same thing at every length ("extend"). "interpolate" instead stretches the pre-training grid bilinearly onto
 the new grid (the AST/ViT way of adapting learned positions), kept for comparison.
+
+"learned" (`LearnedPosEmbed`) is a trained table for the pre-training grid, as timm's ViT has; it exists to
+take imported checkpoints (maskspec-import) exactly. A grid with the same rows and fewer columns takes the
+first columns (column t keeps its code, as "extend"); any other grid gets the table resized bilinearly.
 """
 from __future__ import annotations
 
@@ -13,6 +17,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from maskspec.models.configs import POS_EMBED_MODES
+
+SINCOS_MODES = tuple(m for m in POS_EMBED_MODES if m != "learned")
 
 
 def sincos_1d(dim: int, positions: torch.Tensor) -> torch.Tensor:
@@ -60,8 +66,8 @@ class SinCosPosEmbed(nn.Module):
 
     def __init__(self, dim: int, base_grid: tuple[int, int], mode: str = "extend"):
         super().__init__()
-        if mode not in POS_EMBED_MODES:
-            raise ValueError(f"pos_embed mode must be one of {POS_EMBED_MODES}, got {mode!r}")
+        if mode not in SINCOS_MODES:
+            raise ValueError(f"sin-cos pos_embed mode must be one of {SINCOS_MODES}, got {mode!r}")
         self.dim = dim
         self.base_grid = tuple(base_grid)
         self.mode = mode
@@ -87,3 +93,44 @@ class SinCosPosEmbed(nn.Module):
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}, base_grid={self.base_grid}, mode={self.mode}"
+
+
+def resize_table(table: torch.Tensor, old_grid: tuple[int, int], new_grid: tuple[int, int]) -> torch.Tensor:
+    """[F_o * T_o, D] learned positions -> [F_n * T_n, D]: the first columns when only time is shorter, else
+    `interpolate_pos_embed` (differentiable either way)."""
+    (f_o, t_o), (f_n, t_n) = old_grid, new_grid
+    if f_n == f_o and t_n <= t_o:
+        return table.reshape(f_o, t_o, -1)[:, :t_n].reshape(f_n * t_n, -1)
+    return interpolate_pos_embed(table, old_grid, new_grid)
+
+
+class LearnedPosEmbed(nn.Module):
+    """Learned positions `table` [F_p * T_p, D] for `base_grid`, row-major (f, t); initialised to the sin-cos
+    table, as MAE initialises its (frozen) one."""
+
+    def __init__(self, dim: int, base_grid: tuple[int, int]):
+        super().__init__()
+        self.base_grid = tuple(base_grid)
+        self.table = nn.Parameter(sincos_2d(dim, *self.base_grid))
+
+    def forward(self, grid: tuple[int, int], like: torch.Tensor) -> torch.Tensor:
+        """[L, D] positions for `grid`, in the dtype of `like`."""
+        pe = self.table if tuple(grid) == self.base_grid else resize_table(self.table, self.base_grid, tuple(grid))
+        return pe.to(like.dtype)
+
+    def adapt(self, table: torch.Tensor) -> torch.Tensor:
+        """A table trained for another number of time columns (same rows), resized to `base_grid`: what a
+        fine-tuning run with another `num_frames` loads."""
+        f_p = self.base_grid[0]
+        if table.dim() != 2 or table.shape[1] != self.table.shape[1] or table.shape[0] % f_p:
+            raise ValueError(f"learned pos_embed of shape {tuple(table.shape)} does not fit {f_p} frequency rows "
+                             f"of {self.table.shape[1]} channels")
+        return resize_table(table, (f_p, table.shape[0] // f_p), self.base_grid)
+
+    def extra_repr(self) -> str:
+        return f"base_grid={self.base_grid}"
+
+
+def make_pos_embed(dim: int, base_grid: tuple[int, int], mode: str) -> nn.Module:
+    """The positional module of a `ModelConfig.pos_embed` mode: fixed sin-cos or a learned table."""
+    return LearnedPosEmbed(dim, base_grid) if mode == "learned" else SinCosPosEmbed(dim, base_grid, mode)

@@ -7,8 +7,9 @@ from typing import Callable, Iterable, Optional
 import torch
 from torch import nn
 
-# Parameter names (last component) that never get weight decay: learned tokens and positions.
-NO_DECAY_NAMES = ("cls_token", "mask_token", "pos_embed", "decoder_pos_embed")
+# Parameter names (last component) that never get weight decay: learned tokens and positions ("table": a
+# learned position table, pos_embed "learned").
+NO_DECAY_NAMES = ("cls_token", "mask_token", "pos_embed", "decoder_pos_embed", "table")
 
 
 def no_weight_decay(name: str, param: torch.Tensor, extra_names: Iterable[str] = ()) -> bool:
