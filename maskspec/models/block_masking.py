@@ -22,6 +22,7 @@ from typing import Optional
 import torch
 
 from maskspec.models.masking import num_keep
+from maskspec.utils.rand import rand, randint
 
 MASK_TYPES = ("random", "block", "inverse_block")
 # Rounds of rectangles per sample: enough to cover 1 - e^-3 = 95 % of the grid's cells on average, more than
@@ -44,10 +45,9 @@ def first_cover_round(n: int, grid: tuple[int, int], block: tuple[int, int], gen
     f_p, t_p = grid
     bf, bt = min(block[0], f_p), min(block[1], t_p)
     rounds = block_rounds(grid, block)
-    gen_device = generator.device if generator is not None else device
-    # top-left corners, drawn on the generator's device like masking._noise so a CPU generator works with CUDA
-    sf = torch.randint(0, f_p - bf + 1, (n, rounds, 1), generator=generator, device=gen_device).to(device)
-    st = torch.randint(0, t_p - bt + 1, (n, rounds, 1), generator=generator, device=gen_device).to(device)
+    # top-left corners
+    sf = randint(0, f_p - bf + 1, (n, rounds, 1), generator, device)
+    st = randint(0, t_p - bt + 1, (n, rounds, 1), generator, device)
     rows, cols = torch.arange(f_p, device=device), torch.arange(t_p, device=device)
     in_f = (rows >= sf) & (rows < sf + bf)  # [n, R, F_p]
     in_t = (cols >= st) & (cols < st + bt)  # [n, R, T_p]
@@ -71,9 +71,7 @@ def mask_scores(n: int, grid: tuple[int, int], mask_type: str, block: tuple[int,
     if min(block) < 1:
         raise ValueError(f"mask block sizes must be positive, got {block}")
     device = torch.device(device)
-    gen_device = generator.device if generator is not None else device
-    num = grid[0] * grid[1]
-    noise = torch.rand(n, num, generator=generator, device=gen_device).to(device)
+    noise = rand((n, grid[0] * grid[1]), generator, device)
     if mask_type == "random":
         return noise
     first = first_cover_round(n, grid, block, generator, device).to(noise.dtype)

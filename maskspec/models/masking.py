@@ -10,13 +10,7 @@ from typing import Optional
 import torch
 
 from maskspec.models.configs import check_mask_ratio
-
-
-def _noise(x: torch.Tensor, generator: Optional[torch.Generator]) -> torch.Tensor:
-    """[B, L] uniform noise on x's device; drawn on the generator's device so a CPU generator works for CUDA x."""
-    b, n = x.shape[:2]
-    device = generator.device if generator is not None else x.device
-    return torch.rand(b, n, generator=generator, device=device).to(x.device)
+from maskspec.utils.rand import rand
 
 
 def num_keep(num_tokens: int, mask_ratio: float) -> int:
@@ -47,7 +41,7 @@ def random_masking(x: torch.Tensor, mask_ratio: float, generator: Optional[torch
     b, n, d = x.shape
     keep = num_keep(n, mask_ratio)
     if noise is None:
-        noise = _noise(x, generator)
+        noise = rand(x.shape[:2], generator, x.device)
     elif noise.shape != (b, n):
         raise ValueError(f"random_masking: noise {tuple(noise.shape)} does not match tokens {(b, n)}")
     ids_shuffle = torch.argsort(noise, dim=1)  # ascending: the first `keep` are visible
@@ -76,6 +70,6 @@ def random_keep(x: torch.Tensor, num_drop: int, generator: Optional[torch.Genera
         raise ValueError(f"patch-out num_drop={num_drop} must be in [0, {n}) for {n} tokens")
     if num_drop == 0:
         return x
-    ids_keep = torch.argsort(_noise(x, generator), dim=1)[:, : n - num_drop]
+    ids_keep = torch.argsort(rand(x.shape[:2], generator, x.device), dim=1)[:, : n - num_drop]
     ids_keep, _ = torch.sort(ids_keep, dim=1)
     return torch.gather(x, 1, ids_keep.unsqueeze(-1).expand(-1, -1, d))

@@ -31,20 +31,11 @@ from typing import Any, Mapping, Optional
 import numpy as np
 import torch
 
+from maskspec.utils.rand import rand, randint, randperm
+
 # Kaldi's log floor: log(max(p, float32 eps)) when the fbank log_offset is 0 (torchaudio.compliance.kaldi).
 KALDI_EPS = float(np.finfo(np.float32).eps)
 DB_TO_NEPER = math.log(10.0) / 10.0  # a gain of g dB adds g * this to a natural-log power
-
-
-def _rand(shape, generator: Optional[torch.Generator], device) -> torch.Tensor:
-    """Uniform [0, 1) noise drawn on the generator's device, moved to ``device``."""
-    gen_device = generator.device if generator is not None else device
-    return torch.rand(shape, generator=generator, device=gen_device).to(device)
-
-
-def _randperm(n: int, generator: Optional[torch.Generator], device) -> torch.Tensor:
-    gen_device = generator.device if generator is not None else device
-    return torch.randperm(n, generator=generator, device=gen_device).to(device)
 
 
 def mixup(x: torch.Tensor, y: torch.Tensor, known: Optional[torch.Tensor], alpha: float,
@@ -62,12 +53,11 @@ def mixup(x: torch.Tensor, y: torch.Tensor, known: Optional[torch.Tensor], alpha
     if alpha <= 0:
         raise ValueError(f"mixup: alpha must be positive, got {alpha}")
     b = x.shape[0]
-    gen_device = generator.device if generator is not None else x.device
     # torch.distributions.Beta cannot take a generator: seed numpy's Beta from the torch generator instead.
-    seed = int(torch.randint(2 ** 31 - 1, (1,), generator=generator, device=gen_device))
+    seed = int(randint(0, 2 ** 31 - 1, (1,), generator, x.device))
     lam = torch.from_numpy(np.random.default_rng(seed).beta(alpha, alpha, size=b)).float()
     lam = torch.maximum(lam, 1.0 - lam).to(x.device)
-    perm = _randperm(b, generator, x.device)
+    perm = randperm(b, generator, x.device)
     lam_x = lam.to(x.dtype).view(b, 1, 1)
     lam_y = lam.to(y.dtype).view(b, 1)
     x = lam_x * x + (1.0 - lam_x) * x[perm]
@@ -80,8 +70,8 @@ def mixup(x: torch.Tensor, y: torch.Tensor, known: Optional[torch.Tensor], alpha
 def _band_mask(b: int, size: int, max_width: int, count: int, generator, device) -> torch.Tensor:
     """[B, size] bool: ``count`` bands per sample, width ~ U{0..max_width}, start ~ U{0..size - width}."""
     pos = torch.arange(size, device=device).view(1, 1, size)
-    width = (_rand((b, count), generator, device) * (min(max_width, size) + 1)).floor()
-    start = (_rand((b, count), generator, device) * (size - width + 1)).floor()
+    width = (rand((b, count), generator, device) * (min(max_width, size) + 1)).floor()
+    start = (rand((b, count), generator, device) * (size - width + 1)).floor()
     inside = (pos >= start.unsqueeze(-1)) & (pos < (start + width).unsqueeze(-1))
     return inside.any(dim=1)
 
@@ -109,7 +99,7 @@ def time_shift(x: torch.Tensor, max_shift: int, generator: Optional[torch.Genera
     b, t, f = x.shape
     if max_shift <= 0:
         return x
-    shift = (_rand((b,), generator, x.device) * (2 * max_shift + 1)).floor().long() - max_shift
+    shift = (rand((b,), generator, x.device) * (2 * max_shift + 1)).floor().long() - max_shift
     # out[:, i] = x[:, (i - shift) mod T], as torch.roll does, but with one shift per sample.
     src = (torch.arange(t, device=x.device).view(1, t) - shift.view(b, 1)) % t
     return torch.gather(x, 1, src.unsqueeze(-1).expand(b, t, f))
@@ -167,7 +157,7 @@ class LogMelScale:
 def random_gain(x: torch.Tensor, scale: LogMelScale, max_db: float,
                 generator: Optional[torch.Generator] = None) -> torch.Tensor:
     """A gain ~ U[-max_db, max_db] dB per clip. x: [B, T, F] -> [B, T, F]."""
-    gain = (_rand((x.shape[0], 1, 1), generator, x.device) * 2.0 - 1.0) * max_db
+    gain = (rand((x.shape[0], 1, 1), generator, x.device) * 2.0 - 1.0) * max_db
     return scale.power_gain(x, gain)
 
 
@@ -179,7 +169,7 @@ def random_response(b: int, f: int, max_db: float, num_points: int, generator: O
     by half-cosine interpolation: each value is a convex mix of two control points (so the bound holds), the
     slope is continuous, and two neighbouring bins differ by at most ``pi * max_db * (num_points - 1) / (F - 1)``.
     """
-    points = (_rand((b, num_points), generator, device) * 2.0 - 1.0) * max_db
+    points = (rand((b, num_points), generator, device) * 2.0 - 1.0) * max_db
     pos = torch.arange(f, device=device, dtype=torch.float32) * ((num_points - 1) / max(f - 1, 1))
     left = pos.floor().long().clamp(max=num_points - 2)
     w = (1.0 - torch.cos(math.pi * (pos - left))) / 2.0
@@ -197,9 +187,9 @@ def _background_power(p: torch.Tensor, y: torch.Tensor, known: Optional[torch.Te
                       snr_min: float, snr_max: float, generator: Optional[torch.Generator]):
     """``background_mix`` on mel power p [B, T, F]: (p' [B, T, F], known' [B, C] or None, chosen [B] bool)."""
     b = p.shape[0]
-    chosen = _rand((b,), generator, p.device) < prob
-    perm = _randperm(b, generator, p.device)
-    snr = snr_min + _rand((b,), generator, p.device) * (snr_max - snr_min)
+    chosen = rand((b,), generator, p.device) < prob
+    perm = randperm(b, generator, p.device)
+    snr = snr_min + rand((b,), generator, p.device) * (snr_max - snr_min)
     chosen &= perm != torch.arange(b, device=p.device)
     level = p.mean(dim=(1, 2))
     # clips of pure floor have level 0: nothing to add, and no 0/0
@@ -242,7 +232,7 @@ def power_augment(cfg: "AugmentConfig", x: torch.Tensor, y: torch.Tensor, known:
     b, _, f = x.shape
     db = torch.zeros((b, 1, 1), device=x.device)
     if cfg.gain_db > 0:
-        db = db + (_rand((b, 1, 1), generator, x.device) * 2.0 - 1.0) * cfg.gain_db
+        db = db + (rand((b, 1, 1), generator, x.device) * 2.0 - 1.0) * cfg.gain_db
     if cfg.filter_db > 0:
         db = db + random_response(b, f, cfg.filter_db, cfg.filter_points, generator, x.device).unsqueeze(1)
     p = scale.to_power(x)
@@ -330,7 +320,7 @@ def augment_batch(cfg: AugmentConfig, x: torch.Tensor, y: torch.Tensor, known: O
     if cfg.needs_scale:
         x, known = power_augment(cfg, x, y, known, scale, generator)
     if cfg.mixup > 0 and cfg.mixup_prob > 0:
-        if float(_rand((1,), generator, x.device)) < cfg.mixup_prob:
+        if float(rand((1,), generator, x.device)) < cfg.mixup_prob:
             x, y, known, _ = mixup(x, y, known, cfg.mixup, generator)
     if cfg.freqm > 0 or cfg.timem > 0:
         x = spec_augment(x, cfg.freqm, cfg.timem, cfg.num_freq_masks, cfg.num_time_masks, generator)

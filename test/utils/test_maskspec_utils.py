@@ -1,4 +1,5 @@
-"""maskspec/utils: strict dataclass keys, JSON files with errors naming the file, the --device choice."""
+"""maskspec/utils: strict dataclass keys, JSON files with errors naming the file, the --device choice, random
+draws with a generator."""
 import dataclasses
 
 import numpy as np
@@ -8,6 +9,7 @@ import torch
 from maskspec.utils.device import pick_device
 from maskspec.utils.fields import check_field_types, check_fields
 from maskspec.utils.jsonfile import read_json
+from maskspec.utils.rand import rand, randint, randperm
 
 
 @dataclasses.dataclass
@@ -63,3 +65,18 @@ def test_pick_device(monkeypatch):
         pick_device("cuda")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     assert pick_device("auto") == "cuda" and pick_device("cuda") == "cuda"
+
+
+def test_draws_come_from_the_generator_and_land_on_the_device():
+    def gen():
+        return torch.Generator().manual_seed(5)
+    # the CPU generator's own numbers, moved: a CUDA run draws what a CPU run draws
+    assert torch.equal(rand((2, 3), gen(), "cpu"), torch.rand(2, 3, generator=gen()))
+    assert torch.equal(randint(1, 9, (4,), gen(), "cpu"), torch.randint(1, 9, (4,), generator=gen()))
+    assert torch.equal(randperm(6, gen(), "cpu"), torch.randperm(6, generator=gen()))
+    for x in (rand((2,), gen(), "meta"), randint(0, 2, (2,), gen(), "meta"), randperm(2, gen(), "meta")):
+        assert x.device.type == "meta"
+    torch.manual_seed(3)
+    a = rand((3,), None, "cpu")
+    torch.manual_seed(3)
+    assert torch.equal(a, torch.rand(3))
