@@ -21,10 +21,9 @@ from typing import Optional
 
 import torch
 
-from maskspec.models.masking import num_keep
+from maskspec.models.configs import MASK_TYPES
 from maskspec.utils.rand import rand, randint
 
-MASK_TYPES = ("random", "block", "inverse_block")
 # Rounds of rectangles per sample: enough to cover 1 - e^-3 = 95 % of the grid's cells on average, more than
 # the 75 % hidden (block) or 25 % visible (inverse_block) needed; a shortfall is filled at random.
 COVER_FACTOR = 3.0

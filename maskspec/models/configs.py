@@ -14,6 +14,8 @@ from maskspec.utils.fields import check_field_types, check_fields
 
 POS_EMBED_MODES = ("extend", "interpolate", "learned")
 POOL_MODES = ("mean", "cls")
+# Pre-training masks (maskspec.models.block_masking): uniform, hidden rectangles, visible rectangles.
+MASK_TYPES = ("random", "block", "inverse_block")
 
 # Encoder sizes: (embed_dim, depth, num_heads). Tiny and Small are the standard ViT sizes; the paper's
 # code defines only Base. The decoder (512/8/16) is the same for every size.
@@ -67,12 +69,20 @@ class ModelConfig:
     # it); pool "cls": the classifier reads the cls token (no fc_norm) instead of the mean of patch tokens.
     final_norm: bool = True
     pool: str = "mean"
+    # Pre-training only, off by default (the paper's method): masked views per loaded clip (one data read and
+    # one target computation shared by K views, loss averaged over them), the mask shape, and its rectangle
+    # size in patches for the block types.
+    num_masks: int = 1
+    mask_type: str = "random"
+    mask_block_freq: int = 2
+    mask_block_time: int = 2
 
     def __post_init__(self) -> None:
         # "mlp_ratio: 4" in YAML becomes 4.0: stored values are plain Python numbers of the annotated type
         check_field_types(self, "model config:", coerce=True)
         for name in ("patch_size", "num_mel_bins", "num_frames", "embed_dim", "depth", "num_heads",
-                     "decoder_embed_dim", "decoder_depth", "decoder_num_heads"):
+                     "decoder_embed_dim", "decoder_depth", "decoder_num_heads", "num_masks", "mask_block_freq",
+                     "mask_block_time"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"model config: {name} must be positive, got {getattr(self, name)}")
         if self.num_mel_bins < self.patch_size or self.num_frames < self.patch_size:
@@ -92,6 +102,8 @@ class ModelConfig:
             raise ValueError(f"model config: mlp_ratio must be positive, got {self.mlp_ratio}")
         if self.pos_embed not in POS_EMBED_MODES:
             raise ValueError(f"model config: pos_embed must be one of {POS_EMBED_MODES}, got {self.pos_embed!r}")
+        if self.mask_type not in MASK_TYPES:
+            raise ValueError(f"model config: mask_type must be one of {MASK_TYPES}, got {self.mask_type!r}")
         if self.pool not in POOL_MODES:
             raise ValueError(f"model config: pool must be one of {POOL_MODES}, got {self.pool!r}")
 

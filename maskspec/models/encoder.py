@@ -10,6 +10,7 @@ from typing import Optional
 import torch
 from torch import nn
 
+from maskspec.models.block_masking import mask_scores
 from maskspec.models.configs import ModelConfig
 from maskspec.models.masking import random_keep, random_masking
 from maskspec.models.patch import PatchEmbed, patch_grid
@@ -54,25 +55,41 @@ class MaskSpecEncoder(nn.Module):
         tokens = self.patch_embed(x)
         return tokens + self.pos_embed(self.grid(x.shape[1]), tokens)
 
+    def mask(self, tokens: torch.Tensor, mask_ratio: float, grid: tuple[int, int],
+             generator: Optional[torch.Generator] = None):
+        """random_masking of [N, L, D] tokens with the config's mask_type (block sizes mask_block_freq/time)."""
+        noise = None
+        if self.cfg.mask_type != "random":
+            noise = mask_scores(tokens.shape[0], grid, self.cfg.mask_type,
+                                (self.cfg.mask_block_freq, self.cfg.mask_block_time), generator, tokens.device)
+        return random_masking(tokens, mask_ratio, generator, noise)
+
     def forward(self, x: torch.Tensor, mask_ratio: float = 0.0, num_drop: int = 0,
-                generator: Optional[torch.Generator] = None):
+                generator: Optional[torch.Generator] = None, num_masks: int = 1):
         """Encode a spectrogram.
 
         Args:
             x: [B, T, F]; frames beyond a multiple of patch_size are cropped.
-            mask_ratio: > 0 encodes only a random (1 - mask_ratio) share of patches (pre-training).
+            mask_ratio: > 0 encodes only a (1 - mask_ratio) share of patches (pre-training), chosen by the
+                config's mask_type.
             num_drop: > 0 drops that many random patches per sample (patch-out); exclusive with mask_ratio.
             generator: optional torch.Generator for the random subsets.
+            num_masks: K independently masked views of each clip (with mask_ratio > 0); view k of clip b is
+                row k * B + b of the outputs, and the patch embedding is computed once for all K.
         Returns:
-            tokens [B, 1 + L_keep, D] (cls first, after the final LayerNorm), mask [B, L] (1 = masked) and
-            ids_restore [B, L] when mask_ratio > 0, else None and None.
+            tokens [K*B, 1 + L_keep, D] (cls first, after the final LayerNorm), mask [K*B, L] (1 = masked) and
+            ids_restore [K*B, L] when mask_ratio > 0, else tokens [B, 1 + L - num_drop, D], None and None.
         """
         if mask_ratio > 0 and num_drop > 0:
             raise ValueError("encoder: use either mask_ratio (pre-training) or num_drop (patch-out), not both")
+        if num_masks < 1 or (num_masks > 1 and not mask_ratio > 0):
+            raise ValueError(f"encoder: num_masks {num_masks} needs to be 1, or > 1 with mask_ratio > 0")
         tokens = self.embed_patches(x)
         mask = ids_restore = None
         if mask_ratio > 0:
-            tokens, mask, ids_restore = random_masking(tokens, mask_ratio, generator)
+            if num_masks > 1:
+                tokens = tokens.repeat(num_masks, 1, 1)
+            tokens, mask, ids_restore = self.mask(tokens, mask_ratio, self.grid(x.shape[1]), generator)
         elif num_drop > 0:
             tokens = random_keep(tokens, num_drop, generator)
         tokens = torch.cat([self.cls_token.expand(tokens.shape[0], -1, -1).to(tokens.dtype), tokens], dim=1)

@@ -52,9 +52,11 @@ class MaskSpecModel(nn.Module):
             module.apply(init_weights)
         nn.init.normal_(self.mask_token, std=0.02)
 
-    def forward_encoder(self, x: torch.Tensor, mask_ratio: float, generator: Optional[torch.Generator] = None):
-        """[B, T, F] -> latent [B, 1 + L_keep, D], mask [B, L], ids_restore [B, L]."""
-        return self.encoder(x, mask_ratio=mask_ratio, generator=generator)
+    def forward_encoder(self, x: torch.Tensor, mask_ratio: float, generator: Optional[torch.Generator] = None,
+                        num_masks: int = 1):
+        """[B, T, F] -> latent [K*B, 1 + L_keep, D], mask [K*B, L], ids_restore [K*B, L] (K = num_masks views,
+        view k of clip b in row k * B + b)."""
+        return self.encoder(x, mask_ratio=mask_ratio, generator=generator, num_masks=num_masks)
 
     def forward_decoder(self, latent: torch.Tensor, ids_restore: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
         """latent [B, 1 + L_keep, D] -> predicted patches [B, L, p*p] in patch order (cls dropped)."""
@@ -72,24 +74,30 @@ class MaskSpecModel(nn.Module):
         return self.decoder_pred(self.decoder_norm(y))[:, 1:]
 
     def forward_loss(self, x: torch.Tensor, pred: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Mean over masked patches of the per-patch MSE; x [B, T, F], pred [B, L, p*p], mask [B, L] (1 = masked).
+        """Mean over masked patches of the per-patch MSE; x [B, T, F], pred [K*B, L, p*p], mask [K*B, L] (1 =
+        masked; K views of each clip, view k of clip b in row k * B + b, as forward_encoder gives them).
 
-        Computed in float32 whatever the autocast dtype of pred.
+        The targets are computed once and shared by the K views; every view hides the same number of patches,
+        so this is also the mean of the K views' losses. Computed in float32 whatever the autocast dtype of pred.
         """
         target, _, _ = patch_targets(x, self.cfg.patch_size, self.cfg.norm_pix_loss)
-        if pred.shape != target.shape or mask.shape != target.shape[:2]:
+        b, n, pp = target.shape
+        if pred.shape[0] % b or pred.shape[1:] != target.shape[1:] or mask.shape != pred.shape[:2]:
             raise ValueError(f"forward_loss: pred {tuple(pred.shape)} / mask {tuple(mask.shape)} do not match "
                              f"targets {tuple(target.shape)}")
-        per_patch = ((pred.float() - target) ** 2).mean(dim=-1)
+        views = pred.float().reshape(-1, b, n, pp)  # [K, B, L, p*p], broadcast against the [B, L, p*p] targets
+        per_patch = ((views - target) ** 2).mean(dim=-1).reshape(-1, n)
         mask = mask.float()
         return (per_patch * mask).sum() / mask.sum()
 
     def forward(self, x: torch.Tensor, mask_ratio: Optional[float] = None,
-                generator: Optional[torch.Generator] = None):
-        """x [B, T, F] -> (loss scalar, pred [B, L, p*p], mask [B, L]); mask_ratio defaults to cfg.mask_ratio."""
+                generator: Optional[torch.Generator] = None, num_masks: Optional[int] = None):
+        """x [B, T, F] -> (loss scalar, pred [K*B, L, p*p], mask [K*B, L]); mask_ratio and num_masks (K views of
+        each clip) default to the config's."""
         ratio = check_mask_ratio(self.cfg.mask_ratio if mask_ratio is None else mask_ratio, "MaskSpecModel: mask_ratio",
                                  pretraining=True)
-        latent, mask, ids_restore = self.forward_encoder(x, ratio, generator)
+        k = self.cfg.num_masks if num_masks is None else num_masks
+        latent, mask, ids_restore = self.forward_encoder(x, ratio, generator, k)
         pred = self.forward_decoder(latent, ids_restore, self.encoder.grid(x.shape[1]))
         return self.forward_loss(x, pred, mask), pred, mask
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import os
-from typing import Any, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 import configargparse
 import yaml
@@ -176,6 +176,8 @@ def add_training_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--amp", type=str, default="auto", choices=AMP_MODES,
                    help="autocast dtype: auto = bf16 on CUDA, fp32 on CPU; fp16 uses a GradScaler")
     g.add_argument("--max_steps", type=int, default=0, help="stop after this many optimiser steps (0: no limit)")
+    g.add_argument("--compile", type=str2bool, default=False,
+                   help="torch.compile the model for the training steps (validation stays eager)")
     g.add_argument("--tensorboard", type=str2bool, default=True, help="write TensorBoard events to exp_dir/tensorboard")
 
 
@@ -217,17 +219,19 @@ def save_config(args: argparse.Namespace | dict, path: str | os.PathLike) -> Non
     """Write every option value as YAML (atomically); the file can be passed back with ``--config``."""
     values = dict(vars(args)) if not isinstance(args, dict) else dict(args)
     values.pop("config", None)  # a config file may not point to another one
-    values = {k: _plain(v) for k, v in sorted(values.items())}
+    values = {k: plain(v) for k, v in sorted(values.items())}
     with atomic_open(path, "w", encoding="utf-8") as f:
         yaml.safe_dump(values, f, default_flow_style=None, sort_keys=False)
 
 
-def _plain(value: Any) -> Any:
-    """YAML-safe version of an option value (tuples -> lists, paths -> str)."""
+def plain(value: Any) -> Any:
+    """An option value as plain containers and scalars, which both ``yaml.safe_dump`` (config.yaml) and
+    ``torch.load(weights_only=True)`` (checkpoints) accept: tuples -> lists, mapping keys -> str, paths and any
+    other object -> str."""
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, os.PathLike):
-        return os.fspath(value)
-    return value
+        return [plain(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return os.fspath(value) if isinstance(value, os.PathLike) else str(value)

@@ -1,6 +1,8 @@
 """Per-epoch record of a training run: ``exp_dir/history.json`` and the plot ``exp_dir/curves.png``.
 
-One entry per epoch end: ``{"epoch", "step", "train_loss", "lr", <validation results>...}``, written after every
+One entry per epoch end: ``{"epoch", "step", "train_loss", "lr", <validation results>..., <COMPUTE_KEYS>}`` (the
+compute so far: analytic training FLOPs of all processes, the last step's FLOPs, wall seconds in training
+steps, the same x processes = GPU-seconds on CUDA, the main process's CPU seconds), written after every
 epoch so that a finished or interrupted run can be read (and plotted) without TensorBoard. The list travels in the
 checkpoint, so a resumed run continues it instead of starting again.
 """
@@ -15,7 +17,10 @@ from maskspec.utils.plots import pyplot, save_png
 
 HISTORY_NAME = "history.json"
 CURVES_NAME = "curves.png"
-_NOT_PLOTTED = ("epoch", "step")
+# the compute record the trainer adds to every entry (maskspec.train.trainer); cumulative, so not plotted
+COMPUTE_KEYS = ("train_flops", "flops_per_step", "train_seconds", "device_seconds", "cpu_seconds")
+TIMING_KEYS = ("train_seconds", "device_seconds", "cpu_seconds")  # differ between identical runs
+_NOT_PLOTTED = ("epoch", "step", *COMPUTE_KEYS)
 
 
 def write_history(exp_dir: str, history: list[dict], plot: bool = True) -> None:

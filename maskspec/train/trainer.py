@@ -8,6 +8,10 @@ A task object supplies the work of one step and of validation:
 * ``validate(model, loader) -> dict[str, float]``; called on every rank with that rank's shard of the
   validation set (the task reduces across ranks itself), in eval mode under ``torch.no_grad`` and autocast.
 * optional ``on_epoch_end(model, epoch, exp_dir, tb_writer)`` on the main rank only (``epoch`` 1-based).
+* optional ``train_flops(model, batch) -> float``: analytic FLOPs of the forward + backward of one micro-batch on
+  this process (maskspec.models.flops). The trainer adds them up per step (x processes) into the compute record
+  of history.json and the checkpoints (``train_flops``, ``flops_per_step``, ``train_seconds``,
+  ``device_seconds``, ``cpu_seconds``; maskspec.train.history.COMPUTE_KEYS), so runs compare at equal compute.
 
 How exact resume works: the sampler order depends only on (seed, epoch); the batches of an epoch are the
 sampler's indices cut into ``batch_size`` chunks (incomplete tail dropped, then trimmed to a multiple of
@@ -31,6 +35,7 @@ from maskspec.train import distributed as D
 from maskspec.train.checkpoint import (BEST_NAME, CHECKPOINT_VERSION, checkpoint_dir, checkpoint_name,
                                        load_checkpoint, load_latest_checkpoint, prune_checkpoints,
                                        remove_stale_temporaries, save_checkpoint)
+from maskspec.train.config import plain
 from maskspec.train.history import write_history
 from maskspec.train.logs import Throughput, format_duration, make_writer, progress_bar
 from maskspec.train.optim import WarmupCosineSchedule, build_optimizer
@@ -40,7 +45,7 @@ logger = logging.getLogger("maskspec.train")
 
 METADATA_KEYS = ("kind", "model_config", "fbank_config", "stats", "classes", "task_type")
 RESERVED_KEYS = {"version", "epoch", "batches_done", "step", "model", "optimizer", "scheduler", "scaler", "rng",
-                 "args", "world_size", "best_metric", "best_metric_name", "best_mode", "valid"}
+                 "args", "world_size", "best_metric", "best_metric_name", "best_mode", "valid", "compute"}
 
 
 class NonFiniteError(RuntimeError):
@@ -71,17 +76,6 @@ class DeviceLoader:
         non_blocking = self.device.type == "cuda"
         for batch in self.loader:
             yield to_device(batch, self.device, non_blocking)
-
-
-def _plain(value: Any) -> Any:
-    """Option values as plain containers (for checkpoints readable with weights_only)."""
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    return str(value)
 
 
 class Trainer:
@@ -149,6 +143,11 @@ class Trainer:
         self.last_valid: dict = {}
         self.history: list[dict] = []  # one entry per epoch end (maskspec.train.history)
         self.epoch_loss = [0.0, 0]  # sum and count of this epoch's step losses, for its history entry
+        # cumulative over resumes: analytic FLOPs (all processes), seconds spent in training steps (wall), the
+        # same x processes (GPU-seconds on CUDA), this process's CPU seconds; and the FLOPs of the last step
+        self.compute = dict(train_flops=0.0, flops_per_step=0.0, train_seconds=0.0, device_seconds=0.0,
+                            cpu_seconds=0.0)
+        self._train_model: Optional[torch.nn.Module] = None  # DDP and/or torch.compile wrapper of self.model
         self.writer = None
         self._ddp: Optional[DistributedDataParallel] = None
 
@@ -183,10 +182,10 @@ class Trainer:
         rng = D.all_gather_object(get_rng_state(self.device))
         state = dict(version=CHECKPOINT_VERSION, epoch=self.epoch, batches_done=self.batches_done, step=self.step,
                      model=self.unwrapped.state_dict(), optimizer=None, scheduler=None, scaler=None, rng=None,
-                     args=_plain(vars(self.args)), world_size=self.dist.world_size, best_metric=self.best_value,
-                     best_metric_name=self.best_metric_name, best_mode=self.best_mode, valid=_plain(self.last_valid),
-                     history=_plain(self.history), epoch_loss=list(self.epoch_loss))
-        state.update({k: _plain(v) for k, v in self.metadata.items()})
+                     args=plain(vars(self.args)), world_size=self.dist.world_size, best_metric=self.best_value,
+                     best_metric_name=self.best_metric_name, best_mode=self.best_mode, valid=plain(self.last_valid),
+                     history=plain(self.history), epoch_loss=list(self.epoch_loss), compute=dict(self.compute))
+        state.update({k: plain(v) for k, v in self.metadata.items()})
         if full:
             state.update(optimizer=self.optimizer.state_dict(), scheduler=self.scheduler.state_dict(),
                          scaler=self.scaler.state_dict(), rng=rng)
@@ -219,6 +218,7 @@ class Trainer:
         self.best_value, self.last_valid = ckpt.get("best_metric"), dict(ckpt.get("valid") or {})
         self.history = list(ckpt.get("history") or [])
         self.epoch_loss = list(ckpt.get("epoch_loss") or [0.0, 0])
+        self.compute.update(ckpt.get("compute") or {})
         old = ckpt.get("args", {})
         old_micro = old.get("batch_size", self.args.batch_size) * ckpt.get("world_size", 1)
         new_micro = self.args.batch_size * self.dist.world_size
@@ -263,6 +263,10 @@ class Trainer:
             self._ddp = (DistributedDataParallel(self.model, device_ids=[self.device.index]
                                                  if self.device.type == "cuda" else None)
                          if self.dist.distributed else None)
+            self._train_model = self._ddp or self.model
+            if args.compile:
+                # only the training steps: validation and the epoch hooks run the eager model (other shapes)
+                self._train_model = torch.compile(self._train_model)
             logger.info("training: %d epochs x %d steps (= %d, target %d), %d clips per step (batch %d x %d "
                         "processes x accum %d), peak lr %.3g, amp %s, device %s", args.epochs, self.steps_per_epoch,
                         self.total_steps, self.target_steps, args.effective_batch_size, args.batch_size,
@@ -290,7 +294,7 @@ class Trainer:
     def _train_epoch(self, todo: list[list[int]], num_batches: int, meter: Throughput) -> bool:
         """Run the remaining micro-batches of the epoch; True when max_steps stopped it early."""
         args, accum = self.args, self.args.accum_grad
-        model = self._ddp or self.model
+        model = self._train_model
         model.train()
         loader = self._loader(self.train_dataset, todo, self.epoch, salt=2)
         bar = progress_bar(num_batches // accum, self.batches_done // accum, f"epoch {self.epoch + 1}",
@@ -298,6 +302,9 @@ class Trainer:
         samples_per_step = args.batch_size * accum * self.dist.world_size
         loss_sum = torch.zeros((), device=self.device)
         log_loss, log_gn, log_steps, log_stats = 0.0, 0.0, 0, {}
+        count_flops = getattr(self.task, "train_flops", None)
+        micro_flops = 0.0
+        clock = (time.perf_counter(), time.process_time())
         try:
             for i, batch in enumerate(DeviceLoader(loader, self.device), start=self.batches_done):
                 last_micro = (i + 1) % accum == 0
@@ -307,6 +314,8 @@ class Trainer:
                         loss, stats = self.task.train_step(model, batch)
                     self.scaler.scale(loss.float() / accum).backward()
                 loss_sum += loss.detach().float()
+                if count_flops is not None:
+                    micro_flops += float(count_flops(self.unwrapped, batch))
                 for k, v in (stats or {}).items():
                     log_stats[k] = log_stats.get(k, 0.0) + float(v) / accum
                 if not last_micro:
@@ -324,6 +333,9 @@ class Trainer:
                 self.step += 1
                 self.batches_done = i + 1
                 loss_sum.zero_()
+                now = (time.perf_counter(), time.process_time())
+                self._add_compute(micro_flops * self.dist.world_size, now[0] - clock[0], now[1] - clock[1])
+                micro_flops, clock = 0.0, now
                 meter.update(samples_per_step)
                 log_loss, log_gn, log_steps = log_loss + step_loss, log_gn + step_gn, log_steps + 1
                 self.epoch_loss = [self.epoch_loss[0] + step_loss, self.epoch_loss[1] + 1]
@@ -343,6 +355,14 @@ class Trainer:
             if bar is not None:
                 bar.close()
         return False
+
+    def _add_compute(self, flops: float, seconds: float, cpu_seconds: float) -> None:
+        c = self.compute
+        c["train_flops"] += flops
+        c["flops_per_step"] = flops
+        c["train_seconds"] += seconds
+        c["device_seconds"] += seconds * self.dist.world_size
+        c["cpu_seconds"] += cpu_seconds
 
     def _log_train(self, loss: float, grad_norm: float, stats: dict, meter: Throughput, num_batches: int) -> None:
         # the peak-scaled lr of the step just taken (groups with layer decay use lr * lr_scale)
@@ -407,8 +427,8 @@ class Trainer:
         loss_sum, loss_steps = self.epoch_loss
         entry = dict(epoch=epoch_1based, step=self.step,
                      train_loss=loss_sum / loss_steps if loss_steps else None,
-                     lr=self.scheduler.lr_at(max(self.step - 1, 0)), **results)
-        self.history.append(_plain(entry))
+                     lr=self.scheduler.lr_at(max(self.step - 1, 0)), **results, **self.compute)
+        self.history.append(plain(entry))
         self.epoch_loss = [0.0, 0]
         if self.dist.is_main:
             write_history(self.exp_dir, self.history)

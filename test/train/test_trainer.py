@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from maskspec.train.checkpoint import list_checkpoints, load_checkpoint
-from maskspec.train.history import read_history
+from maskspec.train.history import TIMING_KEYS, read_history
 from maskspec.train.trainer import NonFiniteError
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -80,9 +80,15 @@ def test_killed_run_resumes_to_identical_weights(toy_data, tmp_path):
     assert a.keys() == b.keys()
     for k in a:
         assert torch.equal(a[k], b[k]), k
-    # the per-epoch record continues across the kill: same entries, same losses (the partial epoch's loss sum
-    # travels in the checkpoint)
-    assert read_history(str(tmp_path / "ref")) == read_history(str(exp))
+    # the per-epoch record continues across the kill: same entries, same losses and FLOPs (the partial epoch's
+    # loss sum and the compute record travel in the checkpoint); only the measured seconds differ
+    def untimed(history):
+        return [{k: v for k, v in h.items() if k not in TIMING_KEYS} for h in history]
+
+    ref_history, history = read_history(str(tmp_path / "ref")), read_history(str(exp))
+    assert untimed(ref_history) == untimed(history)
+    assert history[-1]["train_flops"] == 20 * history[-1]["flops_per_step"] > 0
+    assert 0 < history[0]["train_seconds"] < history[-1]["train_seconds"]
 
 
 def test_nan_loss_stops_naming_the_step_without_checkpoint(toy_data, tmp_path):

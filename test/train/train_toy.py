@@ -71,6 +71,10 @@ class ToyTask:
             loss = loss * float("nan")
         return loss, {"noise": float(noise.mean())}
 
+    def train_flops(self, model, batch):
+        """6 x parameters per clip, the usual forward + backward estimate of a dense network."""
+        return 6.0 * sum(p.numel() for p in model.parameters()) * batch["feats"].shape[0]
+
     def validate(self, model, loader):
         total, n = 0.0, 0
         for batch in loader:
