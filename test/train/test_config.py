@@ -6,8 +6,8 @@ import argparse
 import pytest
 import yaml
 
-from maskspec.train.config import (StrictArgumentParser, add_training_args, resolve_training_args, save_config,
-                                   str2bool, yaml_dict)
+from maskspec.train.config import (StrictArgumentParser, add_training_args, plain, resolve_training_args,
+                                   save_config, str2bool, yaml_dict)
 
 
 def make_parser() -> StrictArgumentParser:
@@ -115,6 +115,18 @@ def test_fp16_needs_cuda():
     args = make_parser().parse_args(["--amp", "fp16"])
     with pytest.raises(ValueError, match="fp16 needs CUDA"):
         resolve_training_args(args, world_size=1, device_type="cpu")
+
+
+def test_plain_values_suit_yaml_and_weights_only_checkpoints(tmp_path):
+    import pathlib
+
+    import torch
+
+    value = {"set": (1, 2.5, None), 3: {"dir": pathlib.Path("exp/a"), "dev": torch.device("cpu"), "on": True}}
+    want = {"set": [1, 2.5, None], "3": {"dir": "exp/a", "dev": "cpu", "on": True}}
+    assert plain(value) == want and yaml.safe_load(yaml.safe_dump(plain(value))) == want
+    torch.save(plain(value), tmp_path / "c.pt")
+    assert torch.load(tmp_path / "c.pt", weights_only=True) == want
 
 
 def test_save_config_round_trip(tmp_path):
