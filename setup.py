@@ -33,6 +33,7 @@ setup(
             "maskspec-infer=maskspec.bin.infer:main",
             "maskspec-embed=maskspec.bin.embed:main",
             "maskspec-export=maskspec.bin.export:main",
+            "maskspec-import=maskspec.bin.import_checkpoint:main",
         ]
     },
 )
