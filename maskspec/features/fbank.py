@@ -146,6 +146,16 @@ class FbankConfig:
             raise FbankError(f"{path}: invalid YAML: {e}") from e
         return cls.from_dict({} if values is None else values, source=path)
 
+    def check_model_input(self, source: str) -> "FbankConfig":
+        """``self``, if features of these settings can be a MaskSpec model's input; else an FbankError naming
+        ``source`` (the fbank.yaml file or model file). Feature extraction itself accepts ``use_energy``."""
+        if self.use_energy:
+            raise FbankError(
+                f"{source}: use_energy: true cannot be model input: the model's patches tile the mel bins, and the "
+                f"log-energy column is not one (its num_mel_bins is the feature dimension, taken to be mel bins); "
+                f"set use_energy: false in fbank.yaml and recompute the features")
+        return self
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 

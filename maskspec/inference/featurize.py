@@ -17,10 +17,11 @@ from maskspec.models.model_file import ModelFileError
 
 
 def model_fbank(model_file: Mapping[str, Any]) -> FbankConfig:
-    """The fbank settings of a loaded model file, checked; ModelFileError when it has none."""
+    """The fbank settings of a loaded model file, checked (also as model input); ModelFileError when it has none."""
     if model_file.get("fbank_config") is None:
         raise ModelFileError("model file has no fbank_config, cannot compute features from audio")
-    return FbankConfig.from_dict(dict(model_file["fbank_config"]), source="model file fbank_config")
+    source = "model file fbank_config"
+    return FbankConfig.from_dict(dict(model_file["fbank_config"]), source=source).check_model_input(source)
 
 
 def featurize(waveform, sample_rate: int, model_file: Mapping[str, Any]):

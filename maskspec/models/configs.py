@@ -45,6 +45,9 @@ def check_mask_ratio(ratio: float, what: str = "mask_ratio", pretraining: bool =
 class ModelConfig:
     """Everything that fixes the shapes of a MaskSpec model (defaults: ViT-Base, 128 mel x 992 frames).
 
+    `num_mel_bins` is the number of feature bins, which must be the mel bins: the patches tile the mel axis, so
+    features with Kaldi's extra log-energy column (fbank `use_energy: true`) are refused where an fbank config
+    becomes model input (`FbankConfig.check_model_input`: training runs' fbank.yaml, model files).
     `num_frames` is the pre-training length; it sets the grid that `pos_embed == "interpolate"` stretches
     from. With `"extend"` (default) positions are computed for whatever grid the input has.
     """

@@ -12,7 +12,8 @@ logger = logging.getLogger("maskspec.train")
 
 def read_fbank_config(data_dir: str, required: bool) -> Optional[dict]:
     """Resolved fbank settings of ``<data_dir>/fbank.yaml`` (written by utils/make_fbank.sh), checked field by
-    field. A model file needs them to featurise raw audio; when not ``required`` a missing file is a warning."""
+    field, and fit for model input (``FbankConfig.check_model_input``). A model file needs them to featurise raw
+    audio; when not ``required`` a missing file is a warning."""
     from maskspec.features.fbank import FbankConfig
 
     path = os.path.join(data_dir, "fbank.yaml")
@@ -23,7 +24,7 @@ def read_fbank_config(data_dir: str, required: bool) -> Optional[dict]:
             raise ValueError(message)
         logger.warning("%s", message)
         return None
-    return FbankConfig.from_yaml(path).to_dict()
+    return FbankConfig.from_yaml(path).check_model_input(path).to_dict()
 
 
 def load_input_stats(args) -> Optional[dict]:

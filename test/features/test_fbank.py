@@ -1,4 +1,5 @@
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -120,3 +121,19 @@ def test_bad_waveforms():
     wave[0, 100] = np.nan
     with pytest.raises(FbankError, match="NaN or inf"):
         compute_fbank(wave, 16000, FbankConfig())
+
+
+def test_energy_column_is_refused_as_model_input(tmp_path):
+    """Extraction takes use_energy; a training run's fbank.yaml and a model file's settings do not."""
+    from maskspec.inference.featurize import model_fbank
+    from maskspec.train.cli import read_fbank_config
+
+    cfg = FbankConfig(use_energy=True)
+    assert FbankConfig().check_model_input("x") == FbankConfig()
+    (tmp_path / "fbank.yaml").write_text("num_mel_bins: 64\nuse_energy: true\n")
+    with pytest.raises(FbankError, match=re.escape(f"{tmp_path}/fbank.yaml: use_energy: true cannot be model input")):
+        read_fbank_config(str(tmp_path), required=True)
+    with pytest.raises(FbankError, match="model file fbank_config: use_energy: true .* mel bins"):
+        model_fbank(dict(fbank_config=cfg.to_dict()))
+    (tmp_path / "fbank.yaml").write_text("num_mel_bins: 64\n")
+    assert read_fbank_config(str(tmp_path), required=True)["num_mel_bins"] == 64
