@@ -116,7 +116,7 @@ def write_outputs(output_dir: str, utts: Sequence[str], classes: Sequence[str], 
     with atomic_open(os.path.join(output_dir, "scores.txt"), "w", encoding="utf-8") as f:
         for utt, row in zip(utts, scores):
             f.write(utt + " " + " ".join(f"{v:.6g}" for v in row) + "\n")
-    arrays = dict(utts=np.array(utts), classes=np.array(classes), scores=scores.astype(np.float32))
+    arrays = dict(utts=np.array(list(utts)), classes=np.array(classes), scores=scores.astype(np.float32))
     if targets is not None:
         arrays.update(targets=targets.astype(np.float32), known=known.astype(np.float32))
     with atomic_path(os.path.join(output_dir, "scores.npz")) as tmp:
@@ -158,9 +158,8 @@ def score(args) -> Optional[dict]:
                              args.batch_windows, args.num_workers)
     results = targets = known = None
     if labelled:
-        targets = np.stack(dataset.targets)
-        known = np.stack(dataset.known) if dataset.known is not None else np.ones_like(targets)
-        metrics = compute_metrics(scores, targets, known if dataset.known is not None else None,
+        targets, known = dataset.labels.targets(), dataset.labels.known_mask()
+        metrics = compute_metrics(scores, targets, known if dataset.labels.known is not None else None,
                                   mf["task_type"], classes)
         results = dict(model=os.path.abspath(args.model), data=os.path.abspath(args.data),
                        num_frames=mf["num_frames"], hop_frames=hop, metrics=metrics)

@@ -10,26 +10,34 @@ clips on every GPU).
 """
 from __future__ import annotations
 
-from typing import Iterator, Sequence
+from typing import Iterator
 
 import numpy as np
+
+from maskspec.data.labels import LabelIndex
 
 CLASS_WEIGHT_NUMERATOR = 1000.0
 CLASS_COUNT_OFFSET = 100.0
 
 
-def class_balanced_weights(targets: np.ndarray | Sequence[np.ndarray]) -> np.ndarray:
-    """Per-clip weights ``[N]`` from multi-hot targets ``[N, C]``.
+def class_balanced_weights(targets) -> np.ndarray:
+    """Per-clip weights ``[N]`` from the positive labels: a ``LabelIndex`` (or ``ClipLabels``, whose
+    ``positive`` it takes), or multi-hot targets ``[N, C]``.
 
-    A clip without any positive label gets weight 0 (it is never drawn); float64 throughout.
+    A clip without any positive label gets weight 0 (it is never drawn); float64 throughout. The sums run over
+    dense [4096, C] blocks, so the weights are bit for bit those of the whole [N, C] product (the same BLAS
+    dot product per row) without ever holding it.
     """
-    t = np.asarray(targets, dtype=np.float64)
-    if t.ndim != 2:
-        raise ValueError(f"class_balanced_weights: targets must be [N, C], got shape {t.shape}")
-    pos = (t > 0.5).astype(np.float64)
-    counts = pos.sum(axis=0)
-    class_weight = CLASS_WEIGHT_NUMERATOR / (CLASS_COUNT_OFFSET + counts)
-    return pos @ class_weight
+    labels = getattr(targets, "positive", targets)
+    if not isinstance(labels, LabelIndex):
+        t = np.asarray(targets)
+        if t.ndim != 2:
+            raise ValueError(f"class_balanced_weights: targets must be [N, C], got shape {t.shape}")
+        labels = LabelIndex.from_dense(t)
+    class_weight = CLASS_WEIGHT_NUMERATOR / (CLASS_COUNT_OFFSET + labels.class_counts().astype(np.float64))
+    if not len(labels):
+        return np.zeros(0, np.float64)
+    return np.concatenate([block @ class_weight for block in labels.blocks(np.float64)])
 
 
 class WeightedDistributedSampler:
@@ -66,7 +74,8 @@ class WeightedDistributedSampler:
         return rng.choice(len(self.p), size=self.total, replace=True, p=self.p)
 
     def __iter__(self) -> Iterator[int]:
-        return iter(self.global_draw()[self.rank::self.world_size].tolist())
+        # one Python int at a time: a list of the epoch's draw would be ~36 bytes per index
+        return map(int, self.global_draw()[self.rank::self.world_size])
 
     def __len__(self) -> int:
         return self.total // self.world_size

@@ -10,6 +10,7 @@ from typing import Iterable, Iterator, Mapping
 
 import numpy as np
 
+from maskspec.data.strings import SpecArray, SpecArrayBuilder, StringArray, StringArrayBuilder
 from maskspec.utils.atomic import atomic_open
 
 
@@ -44,6 +45,16 @@ def iter_kv(path: str | os.PathLike, allow_empty_value: bool = False) -> Iterato
 def read_kv(path: str | os.PathLike, allow_empty_value: bool = False) -> dict[str, str]:
     """Read a ``<key> <value...>`` file into an ordered dict (see ``iter_kv`` for the errors)."""
     return {key: value for _, key, value in iter_kv(path, allow_empty_value)}
+
+
+def read_scp(path: str | os.PathLike) -> tuple[StringArray, SpecArray]:
+    """A ``feats.scp`` as compact tables ``(utterance ids, values)`` in file order (errors as ``iter_kv``); no
+    Python object per line survives, so DataLoader workers share the tables instead of copying them."""
+    utts, specs = StringArrayBuilder(), SpecArrayBuilder()
+    for _, key, value in iter_kv(path):
+        utts.append(key)
+        specs.append(value)
+    return utts.build(), specs.build()
 
 
 def sort_key(key: str) -> bytes:
@@ -87,42 +98,22 @@ def read_classes(data_dir: str | os.PathLike) -> list[str]:
     return classes
 
 
-def _parse_label_file(path: str, classes: list[str], allow_empty: bool) -> dict[str, np.ndarray]:
-    index = {c: i for i, c in enumerate(classes)}
-    out: dict[str, np.ndarray] = {}
-    for lineno, utt, value in iter_kv(path, allow_empty_value=allow_empty):
-        vec = np.zeros(len(classes), dtype=np.float32)
-        for label in filter(None, value.split(",")):
-            if label not in index:
-                raise DataDirError(f"{path}:{lineno}: utterance '{utt}' has label '{label}' not in labels.txt")
-            vec[index[label]] = 1.0
-        out[utt] = vec
-    return out
-
-
 def read_targets(
     data_dir: str | os.PathLike, classes: list[str] | None = None
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray] | None]:
     """Multi-hot targets ``[C]`` per utterance from ``utt2label``, and known-label masks from ``utt2label_known``.
 
     Returns ``(targets, known)``; ``known`` is None when every label is known. A positive label must be known.
+    One dense array per clip: for small sets and tests; datasets keep ``maskspec.data.labels.read_labels``'s
+    packed form.
     """
+    from maskspec.data.labels import read_labels  # it reads through iter_kv of this module
+
     data_dir = os.fspath(data_dir)
     classes = read_classes(data_dir) if classes is None else classes
-    known_path = os.path.join(data_dir, "utt2label_known")
-    has_known = os.path.isfile(known_path)
-    targets = _parse_label_file(os.path.join(data_dir, "utt2label"), classes, allow_empty=has_known)
-    if not has_known:
-        return targets, None
-    known = _parse_label_file(known_path, classes, allow_empty=True)
-    for utt, vec in targets.items():
-        if utt not in known:
-            raise DataDirError(f"{known_path}: utterance '{utt}' of utt2label is missing")
-        bad = np.flatnonzero((vec > 0) & (known[utt] == 0))
-        if bad.size:
-            raise DataDirError(
-                f"{known_path}: utterance '{utt}' has positive label '{classes[bad[0]]}' that is not marked known"
-            )
+    utts, labels = read_labels(data_dir, classes)
+    targets = dict(zip(utts, labels.targets()))
+    known = dict(zip(utts, labels.known_mask())) if labels.known is not None else None
     return targets, known
 
 

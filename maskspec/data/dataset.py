@@ -14,8 +14,9 @@ from typing import Any, Mapping, Optional, Sequence
 import numpy as np
 import torch
 
-from maskspec.data.datadir import DataDirError, read_classes, read_kv, read_targets
+from maskspec.data.datadir import DataDirError, read_classes, read_scp
 from maskspec.data.feats import load_feat
+from maskspec.data.labels import read_labels
 from maskspec.features.normalize import NORMALIZE_MODES, check_stats, normalize
 
 CROP_MODES = ("random", "start", "none")
@@ -47,7 +48,9 @@ class FeatDataset(torch.utils.data.Dataset):
 
     Each item is ``dict(utt=str, feats=float32 tensor [T, F], num_frames=int (frames before padding),
     index=int)`` plus ``target`` [C] (multi-hot float32) and ``known`` [C] (1 = label annotated) when
-    ``with_labels``. Utterances come in feats.scp order.
+    ``with_labels``. Utterances come in feats.scp order. ``utts`` and ``specs`` are the feats.scp ids and values
+    (sequences), ``labels`` the packed ``maskspec.data.labels.ClipLabels`` (None without labels): dense
+    targets of the whole set are ``labels.targets()``.
     """
 
     def __init__(self, data_dir: str | os.PathLike, num_frames: Optional[int], stats: Optional[Mapping] = None,
@@ -66,21 +69,14 @@ class FeatDataset(torch.utils.data.Dataset):
         self.stats, self.normalize_mode, self.crop, self.seed = stats, normalize, crop, seed
         self.epoch = 0
         feats_scp = os.path.join(self.data_dir, "feats.scp")
-        scp = read_kv(feats_scp)
-        if not scp:
+        # Compact tables, not lists: a forked worker that reads a Python object per clip copies it (see strings.py).
+        self.utts, self.specs = read_scp(feats_scp)
+        if not len(self.utts):
             raise DataDirError(f"{feats_scp}: no utterances")
-        self.utts = list(scp)
-        self.specs = [scp[u] for u in self.utts]
-        self.classes = self.targets = self.known = None
+        self.classes = self.labels = None
         if with_labels:
             self.classes = list(classes) if classes is not None else read_classes(self.data_dir)
-            targets, known = read_targets(self.data_dir, self.classes)
-            missing = [u for u in self.utts if u not in targets]
-            if missing:
-                raise DataDirError(f"{os.path.join(self.data_dir, 'utt2label')}: no label for utterance "
-                                   f"'{missing[0]}' of feats.scp ({len(missing)} missing)")
-            self.targets = [targets[u] for u in self.utts]
-            self.known = [known[u] for u in self.utts] if known is not None else None
+            _, self.labels = read_labels(self.data_dir, self.classes, self.utts)
 
     def __len__(self) -> int:
         return len(self.utts)
@@ -107,10 +103,11 @@ class FeatDataset(torch.utils.data.Dataset):
         if not feats.flags.writeable:  # a read-only buffer from the reader: torch tensors must own writable memory
             feats = feats.copy()
         item = dict(utt=utt, index=index, feats=torch.from_numpy(feats), num_frames=int(valid))
-        if self.targets is not None:
-            item["target"] = torch.from_numpy(self.targets[index])
-            known = self.known[index] if self.known is not None else np.ones(len(self.classes), np.float32)
-            item["known"] = torch.from_numpy(known)
+        if self.labels is not None:
+            item["target"] = torch.from_numpy(self.labels.positive.dense_row(index))
+            known = self.labels.known
+            item["known"] = torch.from_numpy(known.dense_row(index) if known is not None
+                                             else np.ones(self.labels.num_classes, np.float32))
         return item
 
 

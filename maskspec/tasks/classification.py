@@ -32,10 +32,15 @@ TASK_TYPES = tuple(PRIMARY_METRIC)
 PROB_EPS = 1e-7
 
 
-def infer_task_type(targets: Sequence[np.ndarray], has_known: bool) -> str:
-    """multi_label when partial labels exist or any clip has other than exactly one positive, else single_label."""
-    if has_known:
+def infer_task_type(targets, has_known: bool = False) -> str:
+    """multi_label when partial labels exist or any clip has other than exactly one positive, else single_label.
+
+    ``targets``: a dataset's ``ClipLabels`` (its partial labels count as ``has_known``) or dense rows [N][C].
+    """
+    if getattr(targets, "known", None) is not None or has_known:
         return "multi_label"
+    if hasattr(targets, "positive"):
+        return "single_label" if bool(np.all(targets.positive.counts() == 1)) else "multi_label"
     return "single_label" if all(int((t > 0.5).sum()) == 1 for t in targets) else "multi_label"
 
 

@@ -38,7 +38,7 @@ def build_sampler(args, train_set, dist_info):
     if not args.balanced_sampling:
         return D.DistributedShuffleSampler(len(train_set), seed=args.seed, rank=dist_info.rank,
                                            world_size=dist_info.world_size, shuffle=True)
-    weights = class_balanced_weights(train_set.targets)
+    weights = class_balanced_weights(train_set.labels)
     unused = int((weights == 0).sum())
     if unused:
         logger.warning("class-balanced sampling: %d of %d clips have no positive label and are never drawn",
@@ -122,7 +122,7 @@ def run_finetuning(args) -> int:
         classes = read_classes(args.train_data)
         train_set = FeatDataset(args.train_data, None, stats, args.normalize, crop="random", seed=args.seed,
                                 with_labels=True, classes=classes)
-        detected = infer_task_type(train_set.targets, train_set.known is not None)
+        detected = infer_task_type(train_set.labels)
         if args.task_type == "auto":
             args.task_type = detected
         elif args.task_type == "single_label" and detected == "multi_label":
