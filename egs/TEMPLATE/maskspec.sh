@@ -238,47 +238,12 @@ in_stages 4 && [ -z "$train_set" ] && die "stage 4 needs --train_set"
 in_stages 5 && [ -z "$test_sets" ] && die "stage 5 needs --test_sets"
 
 # ---------------------------------------------------------------------------------------------------------
-# Completion markers. A .done file holds the settings the work was made with (commands and config
-# checksums); a marker with other settings is not trusted silently.
-fingerprint_file() {  # <file>: its name and checksum, so an edited config changes the fingerprint
-  [ -e "$1" ] || { echo "$1 (missing)"; return; }
-  echo "$1 $(md5sum < "$1" | cut -d' ' -f1)"
-}
-is_done() {  # <dir> <fingerprint>: 0 if complete with these settings, 1 if to be (re)done
-  local dir=$1 fingerprint=$2
-  [ -f "$dir/.done" ] || return 1
-  if [ "$overwrite" = true ]; then
-    log "--overwrite true: redoing $dir"
-    return 1
-  fi
-  if [ "$(cat "$dir/.done")" != "$fingerprint" ]; then
-    echo "$0: $dir was made with other settings than this run's:" >&2
-    diff <(cat "$dir/.done") <(echo "$fingerprint") | sed 's/^/    /' >&2 || true
-    die "rerun with --overwrite true to redo it, or give another --tag/--pretrain_tag/--dumpdir"
-  fi
-  return 0
-}
-mark_done() {  # <dir> <fingerprint>
-  printf '%s\n' "$2" > "$1/.done.tmp"
-  mv "$1/.done.tmp" "$1/.done"
-}
-
-# Prints the end of the logs of failed jobs (run.pl/queue.pl/slurm.pl logs end with "# Ended (code N)"),
-# then exits. <log> may hold JOB or shell wildcards.
-fail_with_logs() {  # <what> <log-pattern>
-  local what=$1 pattern=${2//JOB/*} f shown=0
-  echo "$0: $what failed" >&2
-  for f in $pattern; do
-    [ -f "$f" ] || continue
-    ! grep -q '^# Ended (code 0)' "$f" || continue
-    echo "$0: ---- last lines of $f ----" >&2
-    tail -n 20 "$f" >&2
-    shown=$((shown + 1))
-    [ "$shown" -lt 3 ] || break
-  done
-  [ "$shown" -gt 0 ] || echo "$0: no failed log found matching $2" >&2
-  exit 1
-}
+# Completion markers (fingerprint_file, is_done, mark_done) and fail_with_logs: utils/lib/stages.sh. A .done
+# file holds the settings the work was made with (commands and config checksums); a marker with other settings
+# is not trusted silently.
+marker_hint="rerun with --overwrite true to redo it, or give another --tag/--pretrain_tag/--dumpdir"
+# shellcheck source=utils/lib/stages.sh
+. utils/lib/stages.sh
 
 launch() {  # <what> <runner, e.g. "run.pl --gpu 1"> <log> <command>...: logs and runs it; on failure shows the log
   local what=$1 runner=$2 logfile=$3
@@ -337,44 +302,8 @@ run_training_job() {  # <exp-dir> <stage> <what> <module> <log> <fingerprint> <m
   mark_done "$exp_dir" "$fingerprint"
 }
 
-# Feature files: every set's are in one pool, named raw_fbank_<set>.<run_id>.<job>.ark|h5 and never rewritten,
-# so a set's feats.scp may name files another set computed (--feats_reuse) and its checksum identifies the
-# features. A pool file is deleted only when no feats.scp in $feats_root names it (prune_feats_pool).
+# Feature files: every set's are in one pool, shared by the sets and kept by utils/make_fbank_pool.sh.
 feats_pool=$dumpdir/fbank_pool
-run_id=$(date '+%Y%m%dT%H%M%S')_$$
-
-missing_feats() {  # <data-dir>: the first feature file named in its feats.scp that does not exist, if any
-  local f
-  awk '{ sub(/:[^:]*$/, "", $2); print $2 }' "$1/feats.scp" | LC_ALL=C sort -u | while IFS= read -r f; do
-    [ -f "$f" ] || { echo "$f"; break; }
-  done
-}
-
-# Deletes the pool files no feats.scp in $feats_root names: the features of sets redone or removed since, the
-# jobs' own lists, what a killed run left behind. Files a run is writing are not named anywhere yet, so this
-# waits for no one: it runs only when it gets the pool's lock to itself, and otherwise leaves them for later.
-prune_feats_pool() {
-  local named=() scp f n=0
-  if ! command -v flock > /dev/null; then
-    log "Stage 2: no flock command: unused files in $feats_pool are not deleted"
-    return 0
-  fi
-  if ! flock -xn 9; then
-    log "Stage 2: another run is writing into $feats_pool; its unused files are deleted by a later run"
-    return 0
-  fi
-  for scp in "$feats_root"/*/feats.scp; do
-    [ -f "$scp" ] && named+=("$scp")
-  done
-  while IFS= read -r f; do
-    rm -f "$feats_pool/$f"
-    n=$((n + 1))
-  done < <(LC_ALL=C comm -23 \
-             <(find "$feats_pool" -maxdepth 1 -type f ! -name .lock -printf '%f\n' | LC_ALL=C sort) \
-             <(cat /dev/null ${named[@]+"${named[@]}"} | awk '{ sub(/:[^:]*$/, "", $2); n = split($2, p, "/"); print p[n] }' \
-               | LC_ALL=C sort -u))
-  [ "$n" -eq 0 ] || log "Stage 2: deleted $n files in $feats_pool that no feats.scp names"
-}
 
 log "${replay_command}"
 log "sets: ${all_sets[*]:-none}; pre-training: $run_pretrain; fine-tuning from: ${init_checkpoint}"
@@ -409,71 +338,13 @@ fi
 # ---------------------------------------------------------------------------------------------------------
 if in_stages 2; then
   log "Stage 2: fbank features ($fbank_config) of ${#all_sets[@]} sets into $feats_root (files in $feats_pool)"
-  mkdir -p "$feats_pool"
-  if command -v flock > /dev/null; then
-    # Held while this run writes into the pool; prune_feats_pool needs it alone.
-    exec 9> "$feats_pool/.lock"
-    flock -s 9
-  fi
-  done_here=()  # the sets this run made or found complete, the latest first: where features are reused from
-  declare -A feats_exist=()  # other sets of $feats_root: do all the files their feats.scp names exist (yes/no)?
   for dset in ${all_sets[@]+"${all_sets[@]}"}; do
-    src=$datadir/$dset
-    dst=$feats_root/$dset
-    [ -f "$src/wav.scp" ] || die "no $src/wav.scp: run stage 1 first"
-    fingerprint="make_fbank.sh --filetype $feats_filetype --dtype $feats_dtype --skip_bad $skip_bad_audio
-$(fingerprint_file "$fbank_config")
-$(for f in wav.scp segments utt2label utt2label_known labels.txt; do [ ! -f "$src/$f" ] || fingerprint_file "$src/$f"; done)"
-    # The marker ends with the checksum of feats.scp: the files it names are never rewritten, so the checksum
-    # stands for the features, wherever they were computed. (A marker from before it was added gets it.)
-    if [ -f "$dst/.done" ] && [ "$(cat "$dst/.done")" = "$fingerprint" ]; then
-      mark_done "$dst" "$fingerprint
-$(fingerprint_file "$dst/feats.scp")"
-    fi
-    if is_done "$dst" "$fingerprint
-$(fingerprint_file "$dst/feats.scp")"; then
-      gone=$(missing_feats "$dst")
-      if [ -z "$gone" ]; then
-        log "Stage 2: $dst is complete; skipping"
-        done_here=("$dst" ${done_here[@]+"${done_here[@]}"})
-        continue
-      fi
-      log "Stage 2: $gone, named in $dst/feats.scp, no longer exists; redoing $dst"
-    fi
-    rm -f "$dst/.done"
-    rm -rf "$dst"
-    mkdir -p "$dst"
-    # A copy of the data directory, so that data/ keeps the raw sets and a feature rerun starts clean.
-    find "$src" -maxdepth 1 -type f ! -name '.*' -exec cp {} "$dst/" \;
-    rm -f "$dst/feats.scp" "$dst/utt2num_frames" "$dst/stats.json" "$dst/fbank.yaml"
-    # Features to reuse: those of this run's sets, then (unless --overwrite true redoes them) of the other complete
-    # sets here. make_fbank.sh takes a clip's features only from a set with the same fbank.yaml and audio.
-    reuse=()
-    if [ "$feats_reuse" = true ]; then
-      reuse=(${done_here[@]+"${done_here[@]}"})
-      if [ "$overwrite" = false ]; then
-        for other in "$feats_root"/*; do
-          [ -f "$other/.done" ] && [ -f "$other/feats.scp" ] && [ "$other" != "$dst" ] || continue
-          [[ " ${reuse[*]:-} " != *" $other "* ]] || continue
-          [ -n "${feats_exist[$other]:-}" ] || feats_exist[$other]=$([ -z "$(missing_feats "$other")" ] && echo yes || echo no)
-          [ "${feats_exist[$other]}" = no ] || reuse+=("$other")
-        done
-      fi
-    fi
-    log "Stage 2: utils/make_fbank.sh $src -> $dst ($nj jobs)"
-    utils/make_fbank.sh --nj "$nj" --cmd "$train_cmd" --fbank_config "$fbank_config" \
-      --filetype "$feats_filetype" --dtype "$feats_dtype" --skip_bad "$skip_bad_audio" \
-      --name "$dset.$run_id" --reuse_from "${reuse[*]:-}" "$dst" "$dst/log" "$feats_pool" \
-      || fail_with_logs "feature extraction of $dst" "$dst/log/make_fbank_*.log"
-    opts=()
-    [ -f "$dst/utt2label" ] || opts+=(--no-labels)
-    utils/validate_data_dir.sh ${opts[@]+"${opts[@]}"} "$dst" >&2 || die "$dst is not a valid data directory"
-    mark_done "$dst" "$fingerprint
-$(fingerprint_file "$dst/feats.scp")"
-    done_here=("$dst" ${done_here[@]+"${done_here[@]}"})
+    [ -f "$datadir/$dset/wav.scp" ] || die "no $datadir/$dset/wav.scp: run stage 1 first"
   done
-  prune_feats_pool
-  exec 9>&-
+  utils/make_fbank_pool.sh --nj "$nj" --cmd "$train_cmd" --fbank_config "$fbank_config" \
+    --filetype "$feats_filetype" --dtype "$feats_dtype" --skip_bad "$skip_bad_audio" --reuse "$feats_reuse" \
+    --overwrite "$overwrite" "$datadir" "$feats_root" "$feats_pool" ${all_sets[@]+"${all_sets[@]}"} \
+    || die "stage 2: feature extraction failed (its messages are above)"
 
   # Normalisation statistics: pre-training and each fine-tuning training set measure their own.
   stats_sets=()
