@@ -168,7 +168,8 @@ fold_suffix() {  # <fold|none> -> "" or "/fold<f>"
   [ "$1" = none ] && echo "" || echo "/fold$1"
 }
 
-[ -n "$pretrain_valid_set" ] || pretrain_valid_set=$valid_set
+pretrain_valid_default=false
+[ -n "$pretrain_valid_set" ] || { pretrain_valid_set=$valid_set; pretrain_valid_default=true; }
 # Stage 3 runs when --pretrain says so, or (auto) when there is no external --init.
 if [ "$pretrain" = true ] || { [ "$pretrain" = auto ] && [ -z "$init" ]; }; then
   run_pretrain=true
@@ -179,6 +180,23 @@ if [ "$run_pretrain" = true ] && [ -n "$init" ] && [ "$init" != none ]; then
   die "--pretrain true with --init: fine-tuning would ignore one of them; give one (--init none for scratch only)"
 fi
 [ "$init" != none ] || [ "$linear_probe" = false ] || die "--linear_probe true needs a pre-trained encoder, not --init none"
+# Stage 3 runs once, whatever --folds says: its sets cannot be "{fold}" patterns, which the default validation
+# set (--valid_set) of a fold recipe is. Stages 1-2 prepare these sets, so say it before they start.
+if [ "$run_pretrain" = true ] && [ -n "$folds" ] && [ "$stage" -le 3 ]; then
+  read -r first_fold _ <<< "$folds"
+  why=""
+  if in_stages 3 && [ -z "$pretrain_set" ]; then
+    why="--pretrain_set is empty"
+  elif [[ $pretrain_set == *"{fold}"* ]]; then
+    why="--pretrain_set '$pretrain_set' is one set per fold"
+  elif [[ $pretrain_valid_set == *"{fold}"* ]]; then
+    why="--pretrain_valid_set '$pretrain_valid_set' is one set per fold"
+    [ "$pretrain_valid_default" = false ] || why="--pretrain_valid_set is empty, and its default --valid_set '$valid_set' is one set per fold"
+  fi
+  [ -z "$why" ] || die "pre-training here (--init '$init') runs once, on one set, but $why: give --pretrain_set and" \
+    "--pretrain_valid_set without {fold} (e.g. --pretrain_set $(fold_set "$train_set" "$first_fold") --pretrain_valid_set" \
+    "$(fold_set "$valid_set" "$first_fold")), or --init <checkpoint> to fine-tune an encoder pre-trained elsewhere"
+fi
 
 # Experiment names: the config's file name without its pretrain_/finetune_ prefix, unless given.
 if [ -z "$pretrain_tag" ]; then

@@ -7,8 +7,9 @@ set -euo pipefail
 
 run_recipe "ESC-50 recipe (5-fold cross-validation).
 Validation of each fold is its test fold, for monitoring only: conf/finetune.yaml keeps the last epoch's weights.
---pretrain_config is used only when pre-training here, with --init ''. Each clip is in five sets (one test,
-four training folds); stage 2 computes its features once.
+Pre-training here (--init '', with --pretrain_config) runs once: name its sets, e.g. --pretrain_set train_fold1
+--pretrain_valid_set test_fold1 (folds 2-5 then pre-train, so their test clips are seen, unlabelled, before
+they are scored). Each clip is in five sets (one test, four training folds); stage 2 computes its features once.
 Corpus root: ESC50 in db.sh, or --local_data_opts '--db_root DIR'.
 e.g.: ./run.sh --ngpu 1
       ./run.sh --init ../audioset/exp/finetune_default/pretrained/model.pt --tag as2m   # AS-2M fine-tuned first" \

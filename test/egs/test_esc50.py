@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from fixtures import (REPO, assert_sorted_c, check_run_sh_cli, link_recipe, make_esc50, read_kv, read_labels,
-                      recipe_args, run_script, shared_init, tiny_finetune_args)
+                      recipe_args, run_script, shared_init, tiny_finetune_args, write_tiny_configs)
 
 
 @pytest.fixture(scope="module")
@@ -120,6 +120,25 @@ def test_data_sh_rejects_unknown_option_and_prints_help(tmp_path):
     proc = run_script(["local/data.sh", "--db_root", ""], work, check=False)
     assert proc.returncode != 0 and "set ESC50 in db.sh" in proc.stderr
     check_run_sh_cli(work, "ESC-50 recipe", "train_fold{fold}", "--fold")
+
+
+def test_pretraining_here_names_its_sets(tmp_path):
+    """--init '' pre-trains once, but the default pre-training validation set is --valid_set, one set per fold:
+    the run stops before any work, naming --pretrain_set/--pretrain_valid_set; with them, stage 1 prepares them."""
+    fx = make_esc50(tmp_path / "esc", per_fold=1)
+    configs = write_tiny_configs(tmp_path / "conf")
+    work = link_recipe("esc50", tmp_path)
+    for extra in ([], ["--stop_stage", "1"], ["--pretrain_set", "train_fold1"],
+                  ["--pretrain_set", "train_fold{fold}", "--pretrain_valid_set", "test_fold1"]):
+        proc = run_script(["run.sh", *recipe_args(fx.root, configs, "--init", "", *extra)], work, check=False)
+        assert proc.returncode != 0, extra
+        assert "give --pretrain_set and --pretrain_valid_set without {fold}" in proc.stderr, extra
+        assert "--pretrain_set train_fold1 --pretrain_valid_set test_fold1" in proc.stderr  # an example that works
+        assert not (work / "data").exists()
+    proc = run_script(["run.sh", *recipe_args(fx.root, configs, "--init", "", "--pretrain_set", "train_fold1",
+                                              "--pretrain_valid_set", "test_fold1", "--stop_stage", "1")], work)
+    assert "pre-training: true" in proc.stderr
+    assert sorted(p.name for p in (work / "data").iterdir() if (p / ".done").is_file()) == sorted(SETS)
 
 
 # ------------------------------------------------------------------------------------------- feature reuse
