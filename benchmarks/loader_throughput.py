@@ -27,7 +27,7 @@ import torch
 
 from maskspec.data.dataset import FeatDataset, collate
 from maskspec.data.feats import FeatWriter
-from maskspec.features.stats import compute_stats
+from maskspec.data.stats import compute_stats
 from maskspec.models.configs import model_config
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))

@@ -16,7 +16,7 @@ import threading
 
 from maskspec.data.datadir import DataDirError
 from maskspec.data.feats import DTYPES, FILETYPES
-from maskspec.features.extract import ExtractError, extract, read_utterances
+from maskspec.data.extract import ExtractError, extract, read_utterances
 from maskspec.features.fbank import FbankConfig, FbankError
 
 PROG = "compute_fbank.py"

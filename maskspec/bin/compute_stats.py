@@ -13,7 +13,7 @@ import sys
 
 from maskspec.data.datadir import DataDirError
 from maskspec.data.feats import FeatReadError
-from maskspec.features.stats import compute_stats, write_stats
+from maskspec.data.stats import compute_stats, write_stats
 
 PROG = "compute_stats.py"
 

@@ -67,7 +67,7 @@ Loader = Callable[[], np.ndarray]
 
 
 def audio_items(utterances, model_file) -> list[tuple[str, Loader]]:
-    """(utt, loader of normalised features) for maskspec.features.extract.Utterance items."""
+    """(utt, loader of normalised features) for maskspec.data.extract.Utterance items."""
     from maskspec.features.audio import AudioReader
     from maskspec.inference.featurize import featurize
 
@@ -82,7 +82,7 @@ def audio_items(utterances, model_file) -> list[tuple[str, Loader]]:
 
 def file_items(paths: Sequence[str], model_file) -> list[tuple[str, Loader]]:
     """Items for audio files named on the command line; the id is the file name without its extension."""
-    from maskspec.features.extract import Utterance
+    from maskspec.data.extract import Utterance
 
     seen: dict[str, str] = {}
     utts = []
@@ -132,7 +132,7 @@ def feats_match(data_dir: str, model_file) -> tuple[bool, str]:
 
 
 def input_items(args, model_file) -> list[tuple[str, Loader]]:
-    from maskspec.features.extract import read_utterances
+    from maskspec.data.extract import read_utterances
 
     if args.files:
         return file_items(args.files, model_file)

@@ -3,7 +3,7 @@ import os
 
 from maskspec.data.datadir import write_kv
 from maskspec.features.fbank import FbankConfig
-from maskspec.features.stats import compute_stats, write_stats
+from maskspec.data.stats import compute_stats, write_stats
 
 CLASSES = ["bird", "car", "dog"]
 

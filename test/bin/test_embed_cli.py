@@ -10,7 +10,7 @@ import torch
 from maskspec.bin import embed
 from maskspec.data.datadir import read_kv, write_kv
 from maskspec.data.feats import load_feat
-from maskspec.features.extract import Utterance, extract
+from maskspec.data.extract import Utterance, extract
 from maskspec.features.fbank import FbankConfig
 from maskspec.models.configs import model_config
 from maskspec.models.maskspec import MaskSpecModel

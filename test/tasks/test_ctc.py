@@ -12,7 +12,7 @@ import torch
 from maskspec.data.datadir import write_kv
 from maskspec.data.feats import FeatWriter
 from maskspec.features.fbank import FbankConfig
-from maskspec.features.stats import compute_stats, write_stats
+from maskspec.data.stats import compute_stats, write_stats
 from maskspec.models.configs import model_config
 from maskspec.models.ctc import CTCModel
 from maskspec.tasks.ctc import LengthBucketSampler, SpeechDataset, check_fit, ctc_collate, required_steps

@@ -7,7 +7,7 @@ import pytest
 from maskspec.bin.compute_stats import main
 from maskspec.data.datadir import write_kv
 from maskspec.data.feats import FeatWriter
-from maskspec.features.stats import MomentAccumulator, compute_stats
+from maskspec.data.stats import MomentAccumulator, compute_stats
 
 
 def make_feats(data_dir, n=12, dim=8, filetype="ark", seed=0):
