@@ -1,8 +1,8 @@
 """Fine-tune a MaskSpec encoder for audio classification (recipe stage 4).
 
 e.g.:
-  python -m maskspec.bin.finetune --config conf/finetune_esc50.yaml --train_data dump/fbank/fold1_train \\
-      --valid_data dump/fbank/fold1_valid --exp_dir exp/esc50_fold1 --init exp/pretrain_base/model.pt
+  python -m maskspec.bin.finetune --config conf/finetune.yaml --train_data dump/fbank/train_fold1 \\
+      --valid_data dump/fbank/test_fold1 --exp_dir exp/esc50_fold1 --init ../audioset/exp/pretrain_base/model.pt
   python -m maskspec.bin.finetune ... --init none --model base        # from-scratch baseline
   python -m maskspec.bin.finetune ... --freeze_encoder true          # linear probe
 

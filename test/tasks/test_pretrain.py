@@ -23,7 +23,7 @@ from maskspec.train.logs import NullWriter
 
 REPO = Path(__file__).resolve().parents[2]
 TINY_YAML = REPO / "egs" / "TEMPLATE" / "conf" / "pretrain_tiny.yaml"
-BASE_YAML = REPO / "egs" / "TEMPLATE" / "conf" / "pretrain_base.yaml"
+BASE_YAML = REPO / "egs" / "audioset" / "conf" / "pretrain_base.yaml"
 MEL, FRAMES = 32, 80
 # a 2-layer 64-wide model on 8x8 patches of 32 mel x 64 frames
 SMALL = ["--patch_size", "8", "--num_frames", "64"]
