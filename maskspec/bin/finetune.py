@@ -130,9 +130,10 @@ def run(args) -> int:
         from maskspec.tasks.ctc_finetune import run_ctc_finetuning
 
         return run_ctc_finetuning(args)
-    from maskspec.tasks.finetune import run_finetuning
+    from maskspec.tasks.finetune import ClassificationRecipe
+    from maskspec.train.run import run_training
 
-    return run_finetuning(args)
+    return run_training(args, ClassificationRecipe())
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -167,24 +167,3 @@ def model_config(name_or_dict: Union[str, Mapping[str, Any], ModelConfig, None] 
     _check_keys(overrides)
     values.update(overrides)
     return ModelConfig(**values)
-
-
-def training_model_config(base: Union[str, Mapping[str, Any]], model_conf: Mapping[str, Any],
-                          options: Mapping[str, Any], num_mel_bins: int, features: str) -> ModelConfig:
-    """The model of a training run (pretrain, finetune): ``base`` < ``model_conf`` < ``options``.
-
-    ``base`` is a size name (``--model``; it takes the features' ``num_mel_bins``) or a config dict (e.g. the
-    ``--init`` model's); ``model_conf`` is ``--model_conf``; ``options`` are single-field options, None where not
-    given. The result must take ``num_mel_bins`` mel bins, those of the features of ``features`` (a data
-    directory, named in the error).
-    """
-    values = model_config(base, num_mel_bins=num_mel_bins).to_dict() if isinstance(base, str) else dict(base)
-    _check_keys(model_conf)  # fields only: a "size" here would be outvoted by the base's fields, unseen
-    values.update(model_conf)
-    values.update({name: value for name, value in options.items() if value is not None})
-    cfg = model_config(values)
-    if cfg.num_mel_bins != num_mel_bins:
-        raise ValueError(f"the model takes {cfg.num_mel_bins} mel bins but the features of {features} have "
-                         f"{num_mel_bins}")
-    return cfg
-

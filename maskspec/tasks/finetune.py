@@ -1,29 +1,30 @@
-"""Fine-tuning a MaskSpec encoder for classification (recipe stage 4): the run behind maskspec.bin.finetune.
+"""Fine-tuning a MaskSpec encoder for classification (recipe stage 4): the classification parts of the shared
+run skeleton (``maskspec.train.run``) behind ``maskspec.bin.finetune``.
 
-The options are documented in ``maskspec.bin.finetune``; this module builds the data sets, the model (from
-``--init`` or from scratch), the sampler and the task, runs the shared Trainer, and writes ``model.pt``.
+The options are documented in ``maskspec.bin.finetune``. ``ClassificationRecipe`` reads ``--init``, builds the
+model config from it, the labelled data sets, the classifier (encoder from ``--init`` or random), the sampler
+(shuffled or class-balanced) and the task, and writes ``model.pt`` (best, averaged or last weights).
 """
 from __future__ import annotations
 
 import logging
 import math
 import os
-import sys
 from typing import Optional
+
+from maskspec.train.run import Run, TrainingRecipe
 
 logger = logging.getLogger("maskspec.finetune")
 
 
 def resolve_model(args, init: Optional[dict], num_mel_bins: int):
     """ModelConfig: the --init model's (or --model's) config < --model_conf < --drop_path, --num_frames."""
-    from maskspec.models.configs import training_model_config
+    from maskspec.train.model_options import resolve_model_options
 
     if init is not None and not init.get("model_config"):
         raise ValueError(f"--init {args.init}: has no model_config; it was not written by MaskSpec training")
     base = args.model if init is None else init["model_config"]
-    cfg = training_model_config(base, args.model_conf, dict(drop_path=args.drop_path, num_frames=args.num_frames),
-                                num_mel_bins, args.train_data)
-    args.num_frames = cfg.num_frames
+    cfg = resolve_model_options(args, base, ("drop_path", "num_frames"), num_mel_bins, write_back=("num_frames",))
     f_p, t_p = cfg.grid
     if args.patch_drop >= f_p * t_p:
         raise ValueError(f"--patch_drop {args.patch_drop} must be below the {f_p * t_p} patches of a "
@@ -83,112 +84,124 @@ def final_weights(args, valid: bool) -> tuple[dict, dict]:
     return state["model"], dict(selected="last", selected_step=int(state["step"]))
 
 
-def run_finetuning(args) -> int:
-    import torch
-
-    from maskspec.data.datadir import read_classes
-    from maskspec.data.dataset import FeatDataset, collate
-    from maskspec.data.feats import load_feat
+def check_init_fbank(init: Optional[dict], fbank: dict, args) -> None:
+    """Warn when the fbank settings of ``--train_data`` differ from those the ``--init`` model was trained on."""
     from maskspec.features.fbank import FbankConfig
-    from maskspec.models.classifier import AudioClassifier
-    from maskspec.models.model_file import save_model_file
-    from maskspec.models.summary import count_parameters, describe
-    from maskspec.tasks.augment import AugmentConfig, LogMelScale
-    from maskspec.tasks.classification import ClassificationTask, infer_task_type, load_init, read_init
-    from maskspec.tasks.metrics import PRIMARY_METRIC
-    from maskspec.train import distributed as D
-    from maskspec.train.cli import load_input_stats, read_fbank_config
-    from maskspec.train.config import resolve_training_args, save_config
-    from maskspec.train.logs import setup_logging
-    from maskspec.train.optim import param_groups
-    from maskspec.train.rng import seed_everything
-    from maskspec.train.trainer import Trainer
 
-    dist_info = D.init_distributed(args.device)
-    try:
-        setup_logging(os.path.join(args.exp_dir, "train.log"), dist_info.is_main, dist_info.rank)
-        resolve_training_args(args, dist_info.world_size, dist_info.device.type)
-        init = None if args.init.strip().lower() == "none" else read_init(args.init)
+    if init is None or not init.get("fbank_config"):
+        return
+    init_fbank = FbankConfig.from_dict(dict(init["fbank_config"]), source=f"--init {args.init}").to_dict()
+    diff = sorted(k for k in fbank if fbank[k] != init_fbank.get(k))
+    if diff:
+        logger.warning("fbank settings of %s differ from those of --init in %s", args.train_data, diff)
+
+
+class ClassificationRecipe(TrainingRecipe):
+    """Single- or multi-label classification (``--task_type``), the model from ``--init`` or from scratch."""
+
+    kind = "classifier"
+    fbank_required = True  # model.pt must be able to featurise raw audio
+    best_mode = "max"
+
+    def prepare(self, run: Run) -> None:
+        from maskspec.tasks.classification import read_init
+
+        args = run.args
+        self.init = None if args.init.strip().lower() == "none" else read_init(args.init)
         if args.normalize is None:
-            args.normalize = (init or {}).get("normalize") or "per_bin"
-        stats = load_input_stats(args)
-        fbank = read_fbank_config(args.train_data, required=True)
-        if init is not None and init.get("fbank_config"):
-            init_fbank = FbankConfig.from_dict(dict(init["fbank_config"]), source=f"--init {args.init}").to_dict()
-            diff = sorted(k for k in fbank if fbank[k] != init_fbank.get(k))
-            if diff:
-                logger.warning("fbank settings of %s differ from those of --init in %s", args.train_data, diff)
+            args.normalize = (self.init or {}).get("normalize") or "per_bin"
 
-        classes = read_classes(args.train_data)
-        train_set = FeatDataset(args.train_data, None, stats, args.normalize, crop="random", seed=args.seed,
-                                with_labels=True, classes=classes)
-        detected = infer_task_type(train_set.labels)
+    def model_config(self, run: Run):
+        check_init_fbank(self.init, run.fbank, run.args)
+        return resolve_model(run.args, self.init, run.feat_dim)
+
+    def datasets(self, run: Run):
+        from maskspec.data.datadir import read_classes
+        from maskspec.data.dataset import FeatDataset
+        from maskspec.tasks.classification import infer_task_type
+
+        args = run.args
+        self.classes = read_classes(args.train_data)
+        train = FeatDataset(args.train_data, run.cfg.num_frames, run.stats, args.normalize, crop="random",
+                            seed=args.seed, with_labels=True, classes=self.classes)
+        detected = infer_task_type(train.labels)
         if args.task_type == "auto":
             args.task_type = detected
         elif args.task_type == "single_label" and detected == "multi_label":
             raise ValueError(f"--task_type single_label, but {args.train_data} has clips with other than one label "
                              f"or partial labels (utt2label_known)")
-        num_mel_bins = len(stats["mean"]) if stats else load_feat(train_set.specs[0]).shape[1]
-        cfg = resolve_model(args, init, num_mel_bins)
-        train_set.num_frames = cfg.num_frames
-        valid_set = (FeatDataset(args.valid_data, None, stats, args.normalize, crop="none", with_labels=True,
-                                 classes=classes) if args.valid_data else None)
-        if dist_info.is_main:
-            save_config(args, os.path.join(args.exp_dir, "config.yaml"))
-        logger.info("command: %s", " ".join(sys.argv))
-        logger.info("%s, %d classes; train %d clips (%s), valid %s; %d processes, device %s", args.task_type,
-                    len(classes), len(train_set), args.train_data,
-                    f"{len(valid_set)} clips ({args.valid_data})" if valid_set else "none", dist_info.world_size,
-                    dist_info.device)
+        valid = (FeatDataset(args.valid_data, None, run.stats, args.normalize, crop="none", with_labels=True,
+                             classes=self.classes) if args.valid_data else None)
+        return train, valid
 
-        seed_everything(args.seed)  # identical initial head on every rank
-        model = AudioClassifier(cfg, len(classes))
-        logger.info("%s", describe(cfg))
-        if init is not None:
-            load_init(model, init, args.ignore_init_mismatch, where=f"--init {args.init}")
+    def describe_data(self, run: Run) -> str:
+        return f"{run.args.task_type}, {len(self.classes)} classes; {super().describe_data(run)}"
+
+    def build_model(self, run: Run):
+        from maskspec.models.classifier import AudioClassifier
+        from maskspec.tasks.classification import load_init
+
+        args = run.args
+        model = AudioClassifier(run.cfg, len(self.classes))
+        if self.init is not None:
+            load_init(model, self.init, args.ignore_init_mismatch, where=f"--init {args.init}")
         else:
             logger.info("--init none: training from random initialisation")
         if args.freeze_encoder:
             model.freeze_encoder()
-        groups = param_groups(model, args.weight_decay, layer_id=model.layer_id, num_layers=model.num_layers,
-                              layer_decay=1.0 if args.freeze_encoder else args.layer_decay)
-        logger.info("trainable parameters: %d", count_parameters(model, trainable_only=True))
+        return model
 
-        task = ClassificationTask(
-            args.task_type, cfg.num_frames, args.label_smoothing, AugmentConfig.from_args(args),
+    def param_groups(self, run: Run) -> list[dict]:
+        from maskspec.train.optim import param_groups
+
+        model, args = run.model, run.args
+        return param_groups(model, args.weight_decay, layer_id=model.layer_id, num_layers=model.num_layers,
+                            layer_decay=1.0 if args.freeze_encoder else args.layer_decay)
+
+    def build_task(self, run: Run):
+        from maskspec.tasks.augment import AugmentConfig, LogMelScale
+        from maskspec.tasks.classification import ClassificationTask
+
+        args = run.args
+        return ClassificationTask(
+            args.task_type, run.cfg.num_frames, args.label_smoothing, AugmentConfig.from_args(args),
             patch_drop=args.patch_drop, freeze_encoder=args.freeze_encoder, valid_hop=args.valid_hop_frames,
-            classes=classes, feature_scale=LogMelScale.from_features(stats, args.normalize, fbank))
-        metadata = dict(kind="classifier", model_config=cfg.to_dict(), fbank_config=fbank, stats=stats,
-                        classes=classes, task_type=args.task_type)
-        trainer = Trainer(model=model, task=task, train_dataset=train_set,
-                          train_sampler=build_sampler(args, train_set, dist_info), collate_fn=collate,
-                          param_groups=groups, args=args, exp_dir=args.exp_dir, dist_info=dist_info,
-                          valid_dataset=valid_set, metadata=metadata,
-                          best_metric=PRIMARY_METRIC[args.task_type] if valid_set else None, best_mode="max",
-                          valid_batch_size=args.valid_batch_size or None)
-        result = trainer.fit()
-        if dist_info.is_main:
-            state_dict, selection = final_weights(args, valid_set is not None)
-            if selection["selected"] == "average" and valid_set is not None:
-                model.load_state_dict(state_dict)
-                loader = torch.utils.data.DataLoader(valid_set, batch_size=args.valid_batch_size or args.batch_size,
-                                                     collate_fn=collate, num_workers=args.num_workers)
-                model.eval()
-                with torch.no_grad():
-                    selection["valid"] = task.metrics(*task.evaluate(model.to(dist_info.device), loader)[1:])
-                logger.info("averaged weights on %s:%s", args.valid_data,
-                            "".join(f" {k} {v:.5g}" for k, v in selection["valid"].items()))
-            path = os.path.join(args.exp_dir, "model.pt")
-            save_model_file(path, kind="classifier", model_config=cfg, state_dict=state_dict, fbank_config=fbank,
-                            stats=stats, normalize=args.normalize, classes=classes, task_type=args.task_type,
-                            num_frames=cfg.num_frames,
-                            extra=dict(init=args.init, step=result["step"], freeze_encoder=args.freeze_encoder,
-                                       **{k: _finite(v) for k, v in selection.items()}))
-            logger.info("done after %d steps; wrote %s", result["step"], path)
-        D.barrier()
-    finally:
-        D.cleanup()
-    return 0
+            classes=self.classes, feature_scale=LogMelScale.from_features(run.stats, args.normalize, run.fbank))
+
+    def sampler(self, run: Run):
+        return build_sampler(run.args, run.train_set, run.dist)
+
+    def best_metric(self, run: Run):
+        from maskspec.tasks.metrics import PRIMARY_METRIC
+
+        return PRIMARY_METRIC[run.args.task_type]
+
+    def metadata(self, run: Run) -> dict:
+        return dict(classes=self.classes, task_type=run.args.task_type)
+
+    def finish(self, run: Run) -> None:
+        import torch
+
+        from maskspec.models.model_file import save_model_file
+
+        args, model, valid_set = run.args, run.model, run.valid_set
+        state_dict, selection = final_weights(args, valid_set is not None)
+        if selection["selected"] == "average" and valid_set is not None:
+            model.load_state_dict(state_dict)
+            loader = torch.utils.data.DataLoader(valid_set, batch_size=args.valid_batch_size or args.batch_size,
+                                                 collate_fn=self.collate_fn(), num_workers=args.num_workers)
+            model.eval()
+            with torch.no_grad():
+                selection["valid"] = run.task.metrics(*run.task.evaluate(model.to(run.dist.device), loader)[1:])
+            logger.info("averaged weights on %s:%s", args.valid_data,
+                        "".join(f" {k} {v:.5g}" for k, v in selection["valid"].items()))
+        path = run.path("model.pt")
+        save_model_file(path, kind="classifier", model_config=run.cfg, state_dict=state_dict, fbank_config=run.fbank,
+                        stats=run.stats, normalize=args.normalize, classes=self.classes, task_type=args.task_type,
+                        num_frames=run.cfg.num_frames,
+                        extra=dict(init=args.init, step=run.result["step"], freeze_encoder=args.freeze_encoder,
+                                   **{k: _finite(v) for k, v in selection.items()}))
+        logger.info("done after %d steps; wrote %s", run.result["step"], path)
 
 
 def _finite(value):

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from maskspec.models.configs import MODEL_SIZES, ModelConfig, check_mask_ratio, model_config, training_model_config
+from maskspec.models.configs import MODEL_SIZES, ModelConfig, check_mask_ratio, model_config
 from maskspec.models.encoder import MaskSpecEncoder
 from maskspec.models.summary import count_parameters, describe
 
@@ -38,18 +38,6 @@ def test_unknown_key_in_overrides_and_from_dict():
         model_config("tiny", depthh=3)
     with pytest.raises(ValueError, match="'foo'"):
         ModelConfig.from_dict({"foo": 1})
-
-
-def test_training_model_config_layers_and_mel_check():
-    # size name < --model_conf < single options (None = not given); the name takes the features' mel bins
-    cfg = training_model_config("tiny", {"depth": 2, "num_frames": 64}, {"depth": 3, "drop_path": None}, 32, "D")
-    assert (cfg.embed_dim, cfg.depth, cfg.num_frames, cfg.num_mel_bins, cfg.drop_path) == (192, 3, 64, 32, 0.0)
-    init = model_config("tiny", num_mel_bins=64).to_dict()  # e.g. an --init model's config
-    assert training_model_config(init, {}, {"num_frames": 48}, 64, "D").num_frames == 48
-    with pytest.raises(ValueError, match="takes 64 mel bins but the features of data/x have 32"):
-        training_model_config(init, {}, {}, 32, "data/x")
-    with pytest.raises(ValueError, match="unknown key 'size'"):
-        training_model_config(init, {"size": "small"}, {}, 64, "D")
 
 
 @pytest.mark.parametrize("name", ["huge", "vit_large_patch16", "base16", ""])
