@@ -98,25 +98,6 @@ def read_classes(data_dir: str | os.PathLike) -> list[str]:
     return classes
 
 
-def read_targets(
-    data_dir: str | os.PathLike, classes: list[str] | None = None
-) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray] | None]:
-    """Multi-hot targets ``[C]`` per utterance from ``utt2label``, and known-label masks from ``utt2label_known``.
-
-    Returns ``(targets, known)``; ``known`` is None when every label is known. A positive label must be known.
-    One dense array per clip: for small sets and tests; datasets keep ``maskspec.data.labels.read_labels``'s
-    packed form.
-    """
-    from maskspec.data.labels import read_labels  # it reads through iter_kv of this module
-
-    data_dir = os.fspath(data_dir)
-    classes = read_classes(data_dir) if classes is None else classes
-    utts, labels = read_labels(data_dir, classes)
-    targets = dict(zip(utts, labels.targets()))
-    known = dict(zip(utts, labels.known_mask())) if labels.known is not None else None
-    return targets, known
-
-
 def read_segments(path: str | os.PathLike) -> dict[str, tuple[str, float, float]]:
     """``segments`` lines ``<utt> <reco> <start> <end>`` -> ``{utt: (reco, start, end)}`` in seconds.
 

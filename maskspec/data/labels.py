@@ -13,7 +13,7 @@ from typing import Iterator, Optional, Sequence
 
 import numpy as np
 
-from maskspec.data.datadir import DataDirError, iter_kv
+from maskspec.data.datadir import DataDirError, iter_kv, read_classes
 
 # Rows of dense blocks built at once: [4096, 527] float64 is 17 MB.
 BLOCK_ROWS = 4096
@@ -188,3 +188,19 @@ def read_labels(data_dir: str | os.PathLike, classes: Sequence[str], utts: Optio
     if known is not None:
         known = _align(keys, known, utts, label_path, what)
     return utts, ClipLabels(positive, known)
+
+
+def read_targets(
+    data_dir: str | os.PathLike, classes: list[str] | None = None
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray] | None]:
+    """Multi-hot targets ``[C]`` per utterance from ``utt2label``, and known-label masks from ``utt2label_known``.
+
+    Returns ``(targets, known)``; ``known`` is None when every label is known. A positive label must be known.
+    One dense array per clip: for small sets and tests; datasets keep ``read_labels``'s packed form.
+    """
+    data_dir = os.fspath(data_dir)
+    classes = read_classes(data_dir) if classes is None else classes
+    utts, labels = read_labels(data_dir, classes)
+    targets = dict(zip(utts, labels.targets()))
+    known = dict(zip(utts, labels.known_mask())) if labels.known is not None else None
+    return targets, known

@@ -2,8 +2,9 @@ import numpy as np
 import pytest
 
 from maskspec.data.datadir import (
-    DataDirError, read_classes, read_kv, read_list, read_segments, read_targets, write_kv,
+    DataDirError, read_classes, read_kv, read_list, read_segments, write_kv,
 )
+from maskspec.data.labels import read_targets
 
 
 def write(path, text: str):

@@ -8,7 +8,7 @@ import pytest
 
 from fixtures import (assert_sorted_c, check_run_sh_cli, link_recipe, make_openmic, read_kv, read_labels, recipe_args,
                       run_script, shared_init, tiny_finetune_args)
-from maskspec.data.datadir import read_targets
+from maskspec.data.labels import read_targets
 
 
 @pytest.fixture(scope="module")
