@@ -14,6 +14,7 @@ import torch
 from bin_data import CLASSES, finish_data_dir
 from maskspec.bin import finetune, import_checkpoint, infer
 from maskspec.data.feats import FeatWriter
+from maskspec.inference.embed import Embedder
 from maskspec.models.model_file import load_model_file
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "models"))
@@ -74,6 +75,14 @@ def test_readme_commands_import_infer_and_finetune(tmp_path, monkeypatch, capsys
     labelled = [line for line in printed.splitlines() if line.startswith("clip.wav\t")]
     assert len(labelled) == 1 and all(name in labelled[0] for name in NAMES)
     assert load_model_file("maskspec_as2m.pt")["classes"] == NAMES
+    # embeddings (maskspec-embed, maskspec.hear) of a clip longer than a window, so the last one is shorter
+    for name in ("maskspec_pretrained.pt", "audiomae_as2m.pt"):
+        mf = load_model_file(name)
+        embedder = Embedder(mf)
+        clip = torch.randn(mf["num_frames"] + 100, 128)
+        columns = embedder.columns([clip])[0]
+        assert columns.shape == (embedder.num_columns(clip.shape[0]), 192) and torch.isfinite(columns).all()
+        assert embedder.scene([clip]).shape == (1, 192)
 
     # the recipe's stage 4 from the imported encoder (here on generated features, a few steps)
     data = make_features(str(tmp_path / "train"))
