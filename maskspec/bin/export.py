@@ -52,7 +52,7 @@ def get_parser() -> argparse.ArgumentParser:
 
 def read_checkpoint(path: str) -> dict:
     """The training state in ``path``; ExportError naming the file when it is damaged, foreign or a model file."""
-    from maskspec.models.model_file import FORMAT
+    from maskspec.models.model_file import ModelFileError, file_kind, read_torch_file
     from maskspec.train.checkpoint import CheckpointError, load_checkpoint
 
     if not os.path.isfile(path):
@@ -61,13 +61,11 @@ def read_checkpoint(path: str) -> dict:
         return load_checkpoint(path)
     except CheckpointError as e:
         # only now look closer, so a good checkpoint is read once: a model file is a common mix-up
-        import torch
-
         try:
-            probe = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception:  # noqa: BLE001 - unreadable: the checkpoint error already says so
+            probe = read_torch_file(path, "checkpoint")
+        except ModelFileError:  # unreadable: the checkpoint error already says so
             probe = None
-        if isinstance(probe, dict) and probe.get("format") == FORMAT:
+        if file_kind(probe) == "model file":
             raise ExportError(f"{path}: this is already a model file (kind {probe.get('kind')!r}); "
                               f"maskspec-export reads training checkpoints") from None
         raise ExportError(str(e)) from None

@@ -105,19 +105,40 @@ def save_model_file(
         torch.save(d, tmp)
 
 
+def read_torch_file(path: str | os.PathLike, what: str = "model file", map_location: Any = "cpu") -> Any:
+    """The object saved in ``path`` (a model file or a training checkpoint); ModelFileError("<path>: no such
+    <what>" / "cannot read <what> ...") when it is missing or unreadable."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise ModelFileError(f"{path}: no such {what}")
+    try:
+        # weights_only: our files hold tensors and plain containers, never code to execute.
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any unpickling failure means a damaged or foreign file
+        raise ModelFileError(f"{path}: cannot read {what} (truncated or not a torch file?): {e}") from e
+
+
+def file_kind(obj: Any) -> Optional[str]:
+    """What a loaded ``.pt`` holds: "model file" (this format), "checkpoint" (a training checkpoint, its weights
+    under "model"), or None. The one place that tells the two apart (model files, --init, maskspec-export)."""
+    if not isinstance(obj, dict):
+        return None
+    if obj.get("format") == FORMAT:
+        return "model file"
+    return "checkpoint" if "model" in obj else None
+
+
 def load_model_file(path: str | os.PathLike, map_location: Any = "cpu") -> dict:
     """Read and check a model file; every problem is a ModelFileError naming ``path``."""
     path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise ModelFileError(f"{path}: no such model file")
-    try:
-        # weights_only: a model file holds tensors and plain containers, never code to execute.
-        d = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any unpickling failure means a damaged or foreign file
-        raise ModelFileError(f"{path}: cannot read model file (truncated or not a torch file?): {e}") from e
-    if not isinstance(d, dict) or d.get("format") != FORMAT:
-        hint = " (a training checkpoint? export it with maskspec-export)" if isinstance(d, dict) and "model" in d \
-            else ""
+    return check_model_file(read_torch_file(path, "model file", map_location), path)
+
+
+def check_model_file(d: Any, path: str) -> dict:
+    """``d`` (loaded from ``path``) checked as a model file and returned; ModelFileError naming ``path``."""
+    kind = file_kind(d)
+    if kind != "model file":
+        hint = " (a training checkpoint? export it with maskspec-export)" if kind == "checkpoint" else ""
         raise ModelFileError(f"{path}: not a MaskSpec model file{hint}")
     version = d.get("version")
     if not isinstance(version, int) or version < 1:

@@ -162,17 +162,17 @@ class ClassificationTask:
 def read_init(path: str) -> dict:
     """Weights and settings of a ``--init`` file: a training checkpoint (pre-training or fine-tuning) or a model
     file. Returns dict(state_dict, model_config (dict or None), fbank_config, normalize, kind, source)."""
-    from maskspec.models.model_file import FORMAT, load_model_file
+    from maskspec.models.model_file import ModelFileError, check_model_file, file_kind, read_torch_file
     from maskspec.train.checkpoint import load_checkpoint
 
     if not os.path.isfile(path):
         raise FileNotFoundError(f"--init {path}: no such file")
     try:
-        probe = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any unpickling failure means a damaged or foreign file
-        raise ValueError(f"--init {path}: cannot read (truncated or not a torch file?): {e}") from e
-    if isinstance(probe, dict) and probe.get("format") == FORMAT:
-        mf = load_model_file(path)
+        probe = read_torch_file(path, "file")
+    except ModelFileError as e:
+        raise ValueError(f"--init {e}") from e
+    if file_kind(probe) == "model file":
+        mf = check_model_file(probe, path)
         return dict(state_dict=mf["state_dict"], model_config=mf["model_config"], fbank_config=mf["fbank_config"],
                     normalize=mf["normalize"], kind=mf["kind"], source="model file")
     del probe
