@@ -29,7 +29,8 @@ from typing import Callable, Optional, Sequence
 
 import numpy as np
 
-from maskspec.utils.device import pick_device
+from maskspec.utils.cli import UsageError, run_main
+from maskspec.utils.device import select_device
 
 PROG = "maskspec-embed"
 logger = logging.getLogger("maskspec.embed")
@@ -197,41 +198,32 @@ def run(args, embedder, items) -> int:
     return failed
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = get_parser()
-    args = parser.parse_args(argv)
+def main_run(args) -> int:
+    """The command line after parsing: checks, model, inputs, ``run``; the exit status."""
     sources = [bool(args.files), args.wav_scp is not None, args.data_dir is not None]
     if sum(sources) != 1:
-        parser.error("give exactly one of --wav_scp, --data_dir or audio files")
+        raise UsageError("give exactly one of --wav_scp, --data_dir or audio files")
     if args.segments and not args.wav_scp:
-        parser.error("--segments goes with --wav_scp (a --data_dir's segments file is used automatically)")
+        raise UsageError("--segments goes with --wav_scp (a --data_dir's segments file is used automatically)")
     if args.batch_size < 1 or args.batch_windows < 1:
-        parser.error("--batch_size and --batch_windows must be at least 1")
-    try:
-        device = pick_device(args.device)
-    except ValueError as e:
-        print(f"{PROG}: {e}", file=sys.stderr)
-        return 2
+        raise UsageError("--batch_size and --batch_windows must be at least 1")
+    device = select_device(args.device)
     logging.basicConfig(level=logging.INFO, format=f"{PROG}: %(message)s")
 
-    from maskspec.models.model_file import load_model_file
     from maskspec.inference.embed import Embedder
+    from maskspec.inference.featurize import model_fbank
+    from maskspec.models.model_file import load_model_file
 
+    model_file = load_model_file(args.model)
     try:
-        model_file = load_model_file(args.model)
-        if model_file["fbank_config"] is None:
-            raise ValueError(f"{args.model}: model file has no fbank_config, cannot compute features")
-        try:
-            embedder = Embedder(model_file, device, args.batch_windows)
-        except ValueError as e:
-            raise ValueError(f"{args.model}: {e}") from e
-        items = input_items(args, model_file)
-        if not items:
-            raise ValueError("no utterances to embed")
-        failed = run(args, embedder, items)
-    except Exception as e:  # noqa: BLE001 - a setup failure is one clear line and exit status 1
-        print(f"{PROG}: error: {e}", file=sys.stderr)
-        return 1
+        model_fbank(model_file)  # features are computed (or checked) with these settings
+        embedder = Embedder(model_file, device, args.batch_windows)
+    except ValueError as e:
+        raise ValueError(f"{args.model}: {e}") from e
+    items = input_items(args, model_file)
+    if not items:
+        raise ValueError("no utterances to embed")
+    failed = run(args, embedder, items)
     outputs = [args.output_prefix + s for s, on in ((".scene.scp", args.level != "frame"),
                                                      (".frame.scp", args.level != "scene"),
                                                      (".timestamps", args.level != "scene")) if on]
@@ -240,6 +232,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"{PROG}: {failed} of {len(items)} utterances failed", file=sys.stderr)
         return 1
     return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    return run_main(PROG, get_parser, main_run, argv)
 
 
 if __name__ == "__main__":

@@ -126,18 +126,19 @@ def check_args(args) -> None:
 
 def run(args) -> int:
     check_args(args)
-    if args.task_type == "ctc":
-        from maskspec.tasks.ctc_finetune import run_ctc_finetuning
-
-        return run_ctc_finetuning(args)
-    from maskspec.tasks.finetune import ClassificationRecipe
     from maskspec.train.run import run_training
+
+    if args.task_type == "ctc":
+        from maskspec.tasks.ctc_finetune import CTCRecipe
+
+        return run_training(args, CTCRecipe())
+    from maskspec.tasks.finetune import ClassificationRecipe
 
     return run_training(args, ClassificationRecipe())
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    from maskspec.train.cli import run_main
+    from maskspec.utils.cli import run_main
 
     return run_main(PROG, build_parser, run, argv)
 

@@ -17,10 +17,10 @@ import torch
 from maskspec.features.audio import load_audio
 from maskspec.inference.classifier import load_classifier
 from maskspec.inference.featurize import featurize
-from maskspec.models.model_file import ModelFileError
 from maskspec.models.windows import DEFAULT_BATCH_WINDOWS, predict_feats
 from maskspec.utils.atomic import atomic_open
-from maskspec.utils.device import pick_device
+from maskspec.utils.cli import UsageError, run_main
+from maskspec.utils.device import select_device
 
 PROG = "maskspec-infer"
 
@@ -55,24 +55,12 @@ def label_file(path: str, model: torch.nn.Module, mf: dict, args) -> list[dict]:
     return top_labels(probs, mf["classes"], args.topk)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = get_parser().parse_args(argv)
+def run(args) -> int:
     if args.topk < 1:
-        print(f"{PROG}: --topk must be at least 1, got {args.topk}", file=sys.stderr)
-        return 2
+        raise UsageError(f"--topk must be at least 1, got {args.topk}")
     if args.hop_frames is not None and args.hop_frames < 1:
-        print(f"{PROG}: --hop_frames must be at least 1, got {args.hop_frames}", file=sys.stderr)
-        return 2
-    try:
-        device = pick_device(args.device)
-    except ValueError as e:
-        print(f"{PROG}: {e}", file=sys.stderr)
-        return 2
-    try:
-        model, mf = load_classifier(args.model, device)
-    except ModelFileError as e:
-        print(f"{PROG}: {e}", file=sys.stderr)
-        return 1
+        raise UsageError(f"--hop_frames must be at least 1, got {args.hop_frames}")
+    model, mf = load_classifier(args.model, select_device(args.device))
     records, failed = [], 0
     for path in args.files:
         try:
@@ -93,6 +81,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"{PROG}: {failed} of {len(args.files)} files failed", file=sys.stderr)
         return 1
     return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    return run_main(PROG, get_parser, run, argv)
 
 
 if __name__ == "__main__":

@@ -30,14 +30,14 @@ import torch
 
 from maskspec.data.datadir import DataDirError, read_classes
 from maskspec.data.dataset import FeatDataset
-from maskspec.data.feats import FeatReadError
 from maskspec.inference.classifier import load_classifier
 from maskspec.inference.score_plots import confusion_matrix, plot_confusion, plot_per_class_ap
-from maskspec.models.model_file import ModelFileError, load_model_file
+from maskspec.models.model_file import load_model_file
 from maskspec.models.windows import DEFAULT_BATCH_WINDOWS, predict_many
 from maskspec.tasks.metrics import compute_metrics, primary_value
 from maskspec.utils.atomic import atomic_open, atomic_path
-from maskspec.utils.device import pick_device
+from maskspec.utils.cli import UsageError, run_main
+from maskspec.utils.device import select_device
 
 PROG = "score.py"
 logger = logging.getLogger("maskspec.score")
@@ -136,7 +136,7 @@ def write_outputs(output_dir: str, utts: Sequence[str], classes: Sequence[str], 
 
 
 def score(args) -> Optional[dict]:
-    device = pick_device(args.device)
+    device = select_device(args.device)
     if load_model_file(args.model)["kind"] == "ctc":  # a speech recogniser: WER/CER instead of class scores
         from maskspec.tasks.ctc_score import score_ctc
 
@@ -173,27 +173,19 @@ def score(args) -> Optional[dict]:
     return results
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    args = get_parser().parse_args(argv)
+def run(args) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format=f"%(asctime)s {PROG} %(levelname)s: %(message)s")
     for name in ("batch_clips", "batch_windows"):
         if getattr(args, name) < 1:
-            logger.error("--%s must be at least 1", name)
-            return 2
+            raise UsageError(f"--{name} must be at least 1")
     if args.hop_frames is not None and args.hop_frames < 1:
-        logger.error("--hop_frames must be at least 1")
-        return 2
-    try:
-        pick_device(args.device)
-    except ValueError as e:
-        logger.error("%s", e)
-        return 2
-    try:
-        score(args)
-    except (ModelFileError, DataDirError, FeatReadError, ValueError, OSError) as e:
-        logger.error("%s", e)
-        return 1
+        raise UsageError("--hop_frames must be at least 1")
+    score(args)
     return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    return run_main(PROG, get_parser, run, argv, log=logger)
 
 
 if __name__ == "__main__":

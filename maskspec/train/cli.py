@@ -1,11 +1,10 @@
-"""What the training command lines (pretrain, finetune) share: the inputs read beside the features, and one
-clear error line with exit status 1 instead of a traceback."""
+"""The inputs a training run reads beside the features: fbank.yaml and stats.json of ``--train_data`` (the
+error wrapper of the command lines is ``maskspec.utils.cli.run_main``)."""
 from __future__ import annotations
 
 import logging
 import os
-import sys
-from typing import Callable, Optional, Sequence
+from typing import Optional
 
 logger = logging.getLogger("maskspec.train")
 
@@ -36,18 +35,3 @@ def load_input_stats(args) -> Optional[dict]:
     if args.normalize != "none" or os.path.isfile(args.stats):
         return load_stats(args.stats)
     return None
-
-
-def run_main(prog: str, build_parser: Callable, run: Callable, argv: Optional[Sequence[str]]) -> int:
-    """Parse ``argv`` and call ``run(args)``; any failure becomes one line ``<prog>: error: ...`` on stderr (and
-    in train.log when logging is set up) and exit status 1. Bad options exit 2, as argparse does."""
-    args = build_parser().parse_args(argv)
-    try:
-        return run(args)
-    except Exception as e:  # noqa: BLE001 - every failure becomes one clear line and exit status 1
-        print(f"{prog}: error: {e}", file=sys.stderr)
-        for handler in logging.getLogger("maskspec").handlers:  # also into train.log, without a 2nd stderr line
-            if isinstance(handler, logging.FileHandler):
-                handler.handle(logging.makeLogRecord(dict(name=prog, levelno=logging.ERROR, levelname="ERROR",
-                                                          msg=f"{type(e).__name__}: {e}")))
-        return 1

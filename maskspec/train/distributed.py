@@ -15,6 +15,8 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from maskspec.utils.device import select_device
+
 
 @dataclass
 class DistInfo:
@@ -40,20 +42,6 @@ def _env_int(name: str, default: int) -> int:
         return int(value)
     except ValueError:
         raise ValueError(f"environment variable {name}={value!r} is not an integer") from None
-
-
-def select_device(device: str, local_rank: int = 0) -> torch.device:
-    """``auto`` -> ``cuda:<local_rank>`` when CUDA is available, else cpu; ``cuda`` -> ``cuda:<local_rank>``."""
-    device = device.strip().lower()
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cpu":
-        return torch.device("cpu")
-    if device.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise ValueError(f"--device {device}: CUDA is not available on this machine")
-        return torch.device(device if ":" in device else f"cuda:{local_rank}")
-    raise ValueError(f"--device must be auto, cpu or cuda[:N], got {device!r}")
 
 
 def init_distributed(device: str = "auto", timeout_minutes: float = 30.0) -> DistInfo:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from maskspec.utils.device import pick_device
+from maskspec.utils.device import select_device
 from maskspec.utils.fields import check_field_types, check_fields
 from maskspec.utils.jsonfile import read_json
 from maskspec.utils.rand import rand, randint, randperm
@@ -57,14 +57,14 @@ def test_read_json(tmp_path):
         read_json(tmp_path / "c.json", "thing")
 
 
-def test_pick_device(monkeypatch):
-    assert pick_device("cpu") == "cpu"
+def test_select_device(monkeypatch):
+    assert select_device("cpu").type == "cpu"
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert pick_device("auto") == "cpu"
+    assert select_device("auto").type == "cpu"
     with pytest.raises(ValueError, match="--device cuda asked for, but no CUDA device is available"):
-        pick_device("cuda")
+        select_device("cuda")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
-    assert pick_device("auto") == "cuda" and pick_device("cuda") == "cuda"
+    assert select_device("auto").type == "cuda" and select_device("cuda").type == "cuda"
 
 
 def test_draws_come_from_the_generator_and_land_on_the_device():
