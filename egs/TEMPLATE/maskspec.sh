@@ -73,8 +73,8 @@ help_message=$(cat << EOF
 Usage: $0 --train_set <set> --valid_set <set> --test_sets "<set> ..." [options]
 Runs the MaskSpec stages of a recipe (call it from the recipe directory, usually through run.sh):
   1 data        local/data.sh \$local_data_opts, then utils/validate_data_dir.sh on every set
-  2 features    utils/make_fbank.sh on every set into <dumpdir>/fbank/<set> (each clip computed once when sets
-                share it, files in <dumpdir>/fbank_pool), global mean/std of the pre-training set and of
+  2 features    utils/make_fbank_pool.sh: every set into <dumpdir>/fbank/<set> (each clip computed once when
+                sets share it, files in <dumpdir>/fbank_pool), global mean/std of the pre-training set and of
                 each training set
   3 pre-train   maskspec.bin.pretrain -> <expdir>/pretrain_<pretrain_tag>; skipped when --init is given
   4 fine-tune   maskspec.bin.finetune -> <expdir>/finetune_<tag>/<model>[/fold<f>], model = pretrained
