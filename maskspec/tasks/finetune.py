@@ -137,12 +137,17 @@ class ClassificationRecipe(TrainingRecipe):
     def describe_data(self, run: Run) -> str:
         return f"{run.args.task_type}, {len(self.classes)} classes; {super().describe_data(run)}"
 
-    def build_model(self, run: Run):
+    def network(self, run: Run):
+        """The randomly initialised network that build_model loads --init into."""
         from maskspec.models.classifier import AudioClassifier
+
+        return AudioClassifier(run.cfg, len(self.classes))
+
+    def build_model(self, run: Run):
         from maskspec.tasks.classification import load_init
 
         args = run.args
-        model = AudioClassifier(run.cfg, len(self.classes))
+        model = self.network(run)
         if self.init is not None:
             load_init(model, self.init, args.ignore_init_mismatch, where=f"--init {args.init}")
         else:
