@@ -66,13 +66,22 @@ linear_probe=false         # true: also train only the head on the frozen pre-tr
 linear_probe_config=""     # options for the linear probe (default: --finetune_config)
 linear_probe_args=""       # extra options for the linear probe (after --finetune_args)
 
+# Speech recognition (recipes whose sets have transcripts, <datadir>/<set>/text)
+token_type=""              # empty: not a speech recipe; bpe (sentencepiece) or char: stage 1 builds the token list
+                           # from <train_set>/text and stage 4 fine-tunes with --task_type ctc on those units
+nbpe=300                   # sentencepiece vocabulary size (--token_type bpe)
+bpemode=unigram            # sentencepiece model type (--token_type bpe): unigram or bpe
+token_listdir=""           # where token lists go (default <datadir>/token_list)
+
 # Scoring (stage 5)
 score_args=""              # extra options for maskspec.bin.score
 
 help_message=$(cat << EOF
 Usage: $0 --train_set <set> --valid_set <set> --test_sets "<set> ..." [options]
 Runs the MaskSpec stages of a recipe (call it from the recipe directory, usually through run.sh):
-  1 data        local/data.sh \$local_data_opts, then utils/validate_data_dir.sh on every set
+  1 data        local/data.sh \$local_data_opts, then utils/validate_data_dir.sh on every set; with --token_type,
+                the token list of <train_set>/text (maskspec.bin.token_list, sentencepiece for bpe) into
+                <token_listdir>/bpe_<bpemode><nbpe>/{bpe.model,tokens.txt} or <token_listdir>/char/tokens.txt
   2 features    utils/make_fbank_pool.sh: every set into <dumpdir>/fbank/<set> (each clip computed once when
                 sets share it, files in <dumpdir>/fbank_pool), global mean/std of the pre-training set and of
                 each training set
@@ -106,6 +115,8 @@ Options (default):
   --finetune_config (conf/finetune.yaml) --finetune_args ("") --tag ("")
   --scratch_baseline (false) --linear_probe (false) --linear_probe_config ("") --linear_probe_args ("")
   --score_args ("")
+  --token_type ("": none) --nbpe (300) --bpemode (unigram) --token_listdir (<datadir>/token_list)
+                                    speech recipes: bpe|char units, CTC fine-tuning (--task_type ctc)
 EOF
 )
 
@@ -139,6 +150,10 @@ in_stages() {  # <n>: is stage n selected?
 [[ $feats_filetype == ark || $feats_filetype == hdf5 ]] || die "--feats_filetype must be ark or hdf5"
 [[ $feats_dtype == float32 || $feats_dtype == float16 ]] || die "--feats_dtype must be float32 or float16"
 [ -n "$linear_probe_config" ] || linear_probe_config=$finetune_config
+[[ -z $token_type || $token_type == bpe || $token_type == char ]] || die "--token_type must be bpe, char or empty"
+[[ $nbpe =~ ^[1-9][0-9]*$ ]] || die "--nbpe must be a positive integer, got '$nbpe'"
+[[ $bpemode == unigram || $bpemode == bpe ]] || die "--bpemode must be unigram or bpe, got '$bpemode'"
+[ -z "$token_type" ] || [ -z "$folds" ] || die "--token_type with --folds: one token list per fold is not supported"
 for v in folds; do
   for f in ${!v}; do [[ $f =~ ^[A-Za-z0-9_.-]+$ ]] || die "--folds: bad fold name '$f'"; done
 done
@@ -209,6 +224,16 @@ if [ -z "$tag" ]; then
 fi
 pretrain_exp=$expdir/pretrain_$pretrain_tag
 finetune_exp=$expdir/finetune_$tag
+# The token list of a speech recipe (ESPnet's layout) and what fine-tuning takes from it.
+[ -n "$token_listdir" ] || token_listdir=$datadir/token_list
+ctc_args=()
+if [ "$token_type" = bpe ]; then
+  token_dir=$token_listdir/bpe_$bpemode$nbpe
+  ctc_args=(--task_type ctc --token_list "$token_dir/tokens.txt" --bpemodel "$token_dir/bpe.model")
+elif [ "$token_type" = char ]; then
+  token_dir=$token_listdir/char
+  ctc_args=(--task_type ctc --token_list "$token_dir/tokens.txt")
+fi
 feats_root=$dumpdir/fbank
 
 # The stage-3 output that fine-tuning starts from.
@@ -351,6 +376,23 @@ $(fingerprint_file local/data.sh)"
     utils/validate_data_dir.sh "${opts[@]}" "$datadir/$dset" >&2 || die "$datadir/$dset is not a valid data directory"
     [ "$complete" = true ] || mark_done "$datadir/$dset" "$fingerprint"
   done
+  if [ -n "$token_type" ]; then
+    text=$datadir/$train_set/text
+    [ -f "$text" ] || die "--token_type $token_type needs transcripts: no $text"
+    token_opts=(--token_type "$token_type")
+    [ "$token_type" = char ] || token_opts+=(--nbpe "$nbpe" --bpemode "$bpemode")
+    fingerprint="maskspec.bin.token_list ${token_opts[*]}
+$(fingerprint_file "$text")"
+    if is_done "$token_dir" "$fingerprint"; then
+      log "Stage 1: token list $token_dir is complete; skipping"
+    else
+      mkdir -p "$token_dir"
+      launch "Stage 1: token list of $text" "$train_cmd" "$token_dir/log/token_list.log" \
+        python -m maskspec.bin.token_list --text "$text" --output_dir "$token_dir" "${token_opts[@]}"
+      grep 'token rate' "$token_dir/log/token_list.log" >&2 || true
+      mark_done "$token_dir" "$fingerprint"
+    fi
+  fi
 fi
 
 # ---------------------------------------------------------------------------------------------------------
@@ -439,10 +481,15 @@ if in_stages 4; then
       args+=($finetune_args)
       # shellcheck disable=SC2206
       [ "$model" != linear_probe ] || args+=(--freeze_encoder true $linear_probe_args)
+      if [ -n "$token_type" ]; then
+        [ -f "$token_dir/.done" ] || die "no token list $token_dir: run stage 1 first"
+        args+=("${ctc_args[@]}")
+      fi
       fingerprint="maskspec.bin.finetune ${args[*]}
 $(fingerprint_file "$config")
 $(fingerprint_file "$train_data/feats.scp")
 init: $([ "$model" = scratch ] && echo none || echo "$init_fingerprint")"
+      [ -z "$token_type" ] || fingerprint+=$'\n'"$(fingerprint_file "$token_dir/tokens.txt")"
       run_training_job "$model_dir" 4 "fine-tuning $model${f:+ (fold $f)}" maskspec.bin.finetune \
         "$model_dir/log/finetune.log" "$fingerprint" "${args[@]}"
     done

@@ -1,7 +1,7 @@
 """Helpers shared by the corpus readers: required-file checks, audio durations, and data-directory writing.
 
 A reader builds a list of ``Utterance`` records for each split and hands it to ``write_data_dir``, which writes
-``wav.scp``, ``utt2dur``, ``utt2label``, ``labels.txt`` and the optional ``utt2label_known`` / ``utt2spk`` into a
+``wav.scp``, ``utt2dur``, ``utt2label``, ``labels.txt`` and the optional ``utt2label_known`` / ``utt2spk`` / ``text`` into a
 temporary folder beside the target and renames it into place, so a killed run never leaves half a data directory.
 """
 from __future__ import annotations
@@ -35,13 +35,15 @@ class CorpusError(RuntimeError):
 
 @dataclasses.dataclass
 class Utterance:
-    """One clip of a split: ``labels``/``known`` are class names (``known`` None = every class annotated)."""
+    """One clip of a split: ``labels``/``known`` are class names (``known`` None = every class annotated);
+    ``text`` its transcript (speech corpora)."""
 
     utt_id: str
     path: str
     labels: list[str] = dataclasses.field(default_factory=list)
     known: list[str] | None = None
     spk: str | None = None
+    text: str | None = None
 
 
 def setup_logging(verbose: bool = True) -> None:
@@ -136,7 +138,7 @@ def write_data_dir(
     """Write one Kaldi data directory for ``utts`` (every file sorted in C order), replacing ``out_dir`` whole.
 
     ``durations`` maps audio paths to seconds (from ``audio_durations``). With ``write_labels`` False (e.g. a
-    pre-training set) only ``wav.scp`` and ``utt2dur`` are written. Raises CorpusError on a duplicate
+    pre-training set, or speech with transcripts) no ``utt2label``/``labels.txt`` are written. Raises CorpusError on a duplicate
     utterance id or a label outside ``classes``.
     """
     if not utts:
@@ -185,6 +187,11 @@ def write_data_dir(
             if missing:
                 raise CorpusError(f"{out_dir}: utterance {missing[0]!r} has no speaker while others have one")
             write_kv(os.path.join(tmp, "utt2spk"), ((u.utt_id, u.spk) for u in utts))
+        if any(u.text is not None for u in utts):
+            missing = [u.utt_id for u in utts if not u.text]
+            if missing:
+                raise CorpusError(f"{out_dir}: utterance {missing[0]!r} has no transcript while others have one")
+            write_kv(os.path.join(tmp, "text"), ((u.utt_id, " ".join(u.text.split())) for u in utts))
         if os.path.isdir(out_dir):
             shutil.rmtree(out_dir)
         os.replace(tmp, out_dir)
@@ -214,9 +221,10 @@ def durations_or_fail(utts: Sequence[Utterance], nj: int, what: str) -> dict[str
     return durs
 
 
-def write_splits(out_dir: str, splits: dict[str, list[Utterance]], classes: Sequence[str], nj: int,
+def write_splits(out_dir: str, splits: dict[str, list[Utterance]], classes: Sequence[str] | None, nj: int,
                  what: str) -> dict[str, int]:
     """Write ``<out_dir>/<name>`` for each ``{name: utterances}`` of a curated corpus; ``{name: clip count}``.
+    ``classes`` None: a corpus without class labels (speech with transcripts).
 
     The durations of every clip are read first (``durations_or_fail``, ``what`` names the corpus in its
     errors), so a broken download fails before any data directory is replaced.
@@ -224,7 +232,7 @@ def write_splits(out_dir: str, splits: dict[str, list[Utterance]], classes: Sequ
     durs = durations_or_fail([u for utts in splits.values() for u in utts], nj, what)
     sizes = {}
     for name, utts in splits.items():
-        write_data_dir(os.path.join(out_dir, name), sorted_utts(utts), classes, durs)
+        write_data_dir(os.path.join(out_dir, name), sorted_utts(utts), classes, durs, write_labels=classes is not None)
         sizes[name] = len(utts)
     return sizes
 
