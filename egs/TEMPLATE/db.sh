@@ -6,3 +6,4 @@ ESC50=             # the ESC-50-master folder: meta/esc50.csv, audio/*.wav
 SPEECHCOMMANDS=    # speech_commands_v0.02: <word>/*.wav, validation_list.txt, testing_list.txt
 OPENMIC=           # openmic-2018: openmic-2018.npz, class-map.json, audio/, partitions/
 DCASE2019_TASK1A=  # TAU-urban-acoustic-scenes-2019-development: audio/, meta.csv, evaluation_setup/
+LIBRISPEECH=       # the folder holding LibriSpeech/<subset>/ (the unpacked openslr.org/12 archives)

@@ -315,6 +315,41 @@ def assert_sorted_c(path: Path) -> None:
     assert len(keys) == len(set(keys)), f"{path} has duplicate keys"
 
 
+# ---------------------------------------------------------------------------------------------- LibriSpeech
+LIBRISPEECH_WORDS = ["HELLO", "WORLD", "THE", "CAT", "SAT", "ON", "MAT", "DON'T", "STOP"]
+
+
+def make_librispeech(root: Path, speakers=(19, 103), chapters: int = 2, per_chapter: int = 2,
+                     subsets=("train-clean-100", "dev-clean", "dev-other", "test-clean", "test-other"),
+                     sr: int = 16000) -> Fixture:
+    """``LibriSpeech/<subset>/<speaker>/<chapter>/<speaker>-<chapter>-<nnnn>.flac`` and one
+    ``<speaker>-<chapter>.trans.txt`` per chapter (upper-case words, an apostrophe), as the unpacked archives.
+
+    Utterances last 1.2-2.0 s; ``expected["sets"]`` holds ``{set name: {utt: transcript}}`` and
+    ``expected["spk"]`` ``{utt: speaker}``.
+    """
+    rng = np.random.default_rng(0)
+    expected = {"sets": {}, "spk": {}}
+    for s, subset in enumerate(subsets):
+        texts = {}
+        for speaker in speakers:
+            spk = speaker + 1000 * s  # other speakers in each subset, as in the corpus
+            for c in range(chapters):
+                chapter = 100 + 7 * c + s
+                folder = root / "LibriSpeech" / subset / str(spk) / str(chapter)
+                lines = []
+                for n in range(per_chapter):
+                    utt = f"{spk}-{chapter}-{n:04d}"
+                    words = " ".join(rng.choice(LIBRISPEECH_WORDS, size=int(rng.integers(2, 5))))
+                    write_audio(folder / f"{utt}.flac", sr, float(rng.uniform(1.2, 2.0)), 200 + 50 * n, seed=len(texts))
+                    lines.append(f"{utt} {words}\n")
+                    texts[utt] = words
+                    expected["spk"][utt] = str(spk)
+                (folder / f"{spk}-{chapter}.trans.txt").write_text("".join(lines))
+        expected["sets"][subset.replace("-", "_")] = texts
+    return Fixture(root, [], expected)
+
+
 # ---------------------------------------------------------------------------------------------- tiny settings
 # Features and a model small enough that every stage of a recipe runs in seconds on a CPU: 16 kHz, 32 mel bins
 # (two patch rows), a one-layer 32-wide encoder. The recipes' own fine-tuning configs are used, with the sizes

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# LibriSpeech 100 h recipe: speech recognition with the MaskSpec encoder, CTC over sentencepiece units.
+# Stage 1 prepares the five subsets and the BPE token list of train_clean_100, stage 4 fine-tunes the encoder
+# (from --init, by default the AudioSet pre-training) with CTC, stage 5 decodes and scores WER/CER on the dev and
+# test sets. Options are those of ../TEMPLATE/maskspec.sh; the values below are defaults, the command line
+# overrides them.
+set -euo pipefail
+. "$(dirname "$0")/../TEMPLATE/scripts/recipe.sh"
+
+run_recipe "LibriSpeech 100 h recipe (CTC, sentencepiece unigram units).
+Corpus root: LIBRISPEECH in db.sh (the folder holding LibriSpeech/), or --local_data_opts '--db_root DIR'.
+Pre-training on the speech itself instead of AudioSet: --init '' --pretrain_set train_clean_100
+--pretrain_valid_set dev_clean (stage 3 with ../audioset/conf/pretrain_base.yaml).
+e.g.: ./run.sh --ngpu 4
+      ./run.sh --ngpu 4 --init '' --pretrain_set train_clean_100 --pretrain_valid_set dev_clean --tag speech_pt
+      ./run.sh --stage 5 --score_args '--beam_size 8'" \
+  --train_set train_clean_100 --valid_set dev_clean --test_sets "dev_clean dev_other test_clean test_other" \
+  --token_type bpe --nbpe 300 --bpemode unigram \
+  --init ../audioset/exp/pretrain_base/model.pt \
+  --pretrain_config ../audioset/conf/pretrain_base.yaml \
+  --finetune_config conf/finetune_ctc.yaml \
+  -- "$@"
