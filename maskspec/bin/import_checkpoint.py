@@ -233,6 +233,9 @@ def build_fields(args) -> tuple[dict, list[str]]:
     if fbank.feat_dim != cfg.num_mel_bins:
         raise ImportFailed(f"{fbank_path}: gives {fbank.feat_dim} features per frame, the model takes "
                            f"{cfg.num_mel_bins}")
+    if args.mean_std and (args.stats or fmt != "maskspec-authors"):
+        raise ImportFailed(f"--mean_std {args.mean_std}: applies to the authors' models, without --stats "
+                           f"({where} is {fmt})")
     if args.stats:
         try:
             stats = load_stats(args.stats)

@@ -136,6 +136,8 @@ def test_unknown_missing_and_foreign_checkpoints(files, tmp_path, capsys):
     assert "--allow_pickle true" in capsys.readouterr().err
     run_import(tmp_path, dict(model=sd), "--format", "maskspec-authors", "--mean_std", files["mean_std"], expect=1)
     assert "--class_labels" in capsys.readouterr().err
+    run_import(tmp_path, dict(model=sd), "--format", "audiomae", "--mean_std", files["mean_std"], expect=1)
+    assert "applies to the authors' models" in capsys.readouterr().err
 
 
 def test_format_detection_by_grid():
