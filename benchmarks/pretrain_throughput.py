@@ -6,10 +6,12 @@ loss) whose transformer layers are timm's `vision_transformer.Block`; without ti
 `nn.TransformerEncoderLayer(norm_first=True)` and the table says so. Both train on the same random batch with
 AdamW, so the ratio compares whole training steps.
 
-Reported per model: training samples/s, peak memory (CUDA max_memory_allocated; n/a on CPU) and MFU = achieved
-model FLOPs / peak FLOPs. Model FLOPs per sample are counted analytically from the matmuls: the patch
-embedding on all patches, the encoder on 1 + L_keep tokens, the decoder on 1 + L tokens, forward + backward =
-3 x forward. Peak FLOPs come from --peak_tflops (989 = H100 SXM bf16 dense); MFU is n/a on CPU.
+Reported per model: training clips/s and masked views/s (``--num_masks 1 4``: MaskSpecModel also with 4 views
+of each clip, one patch embedding and one target computation shared by them), peak memory (CUDA
+max_memory_allocated; n/a on CPU) and MFU = achieved model FLOPs / peak FLOPs. Model FLOPs per clip are
+counted analytically (maskspec.models.flops: the patch embedding once, then per view the encoder on
+1 + L_keep tokens and the decoder on 1 + L tokens; forward + backward = 3 x forward). Peak FLOPs come from
+--peak_tflops (989 = H100 SXM bf16 dense); MFU is n/a on CPU.
 
 e.g.: python benchmarks/pretrain_throughput.py --size base --batch_size 64 --steps 30 --compile
       python benchmarks/pretrain_throughput.py --device cpu --size tiny --batch_size 8 --steps 5
@@ -17,6 +19,7 @@ e.g.: python benchmarks/pretrain_throughput.py --size base --batch_size 64 --ste
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from functools import partial
@@ -25,6 +28,7 @@ import torch
 from torch import nn
 
 from maskspec.models.configs import ModelConfig, model_config
+from maskspec.models.flops import pretrain_flops_per_clip
 from maskspec.models.masking import num_keep
 from maskspec.models.maskspec import MaskSpecModel, patch_targets
 from maskspec.models.pos_embed import sincos_2d
@@ -86,25 +90,6 @@ class ReferenceMAE(nn.Module):
         target, _, _ = patch_targets(x, self.cfg.patch_size, self.cfg.norm_pix_loss)
         loss = (((pred.float() - target) ** 2).mean(-1) * mask).sum() / mask.sum()
         return loss, pred, mask
-
-
-def train_flops_per_sample(cfg: ModelConfig, num_frames: int) -> float:
-    """Analytic matmul FLOPs of one training sample (forward + backward = 3 x forward)."""
-    p = cfg.patch_size
-    n_patches = (cfg.num_mel_bins // p) * (num_frames // p)
-
-    def block(n: int, d: int) -> float:
-        hidden = int(d * cfg.mlp_ratio)
-        # qkv + output projection + two MLP matmuls, plus QK^T and attention x V
-        return 2 * n * (4 * d * d + 2 * d * hidden) + 4 * n * n * d
-
-    n_enc, n_dec = 1 + num_keep(n_patches, cfg.mask_ratio), 1 + n_patches
-    forward = (2 * n_patches * p * p * cfg.embed_dim
-               + cfg.depth * block(n_enc, cfg.embed_dim)
-               + 2 * n_enc * cfg.embed_dim * cfg.decoder_embed_dim
-               + cfg.decoder_depth * block(n_dec, cfg.decoder_embed_dim)
-               + 2 * n_dec * cfg.decoder_embed_dim * p * p)
-    return 3.0 * forward
 
 
 def measure(model: nn.Module, x: torch.Tensor, args, amp: bool) -> dict:
@@ -170,6 +155,8 @@ def main(argv=None) -> int:
                              f"{CPU_NUM_FRAMES} on CPU, where the run is a smoke test of the table")
     parser.add_argument("--peak_tflops", type=float, default=989.0,
                         help="peak dense TFLOP/s of one device for MFU (989: H100 SXM bf16)")
+    parser.add_argument("--num_masks", type=int, nargs="+", default=[1],
+                        help="views per clip of our model, one table row each (the reference has 1)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     prog = sys.argv[0]
@@ -182,8 +169,8 @@ def main(argv=None) -> int:
     on_gpu = device.type == "cuda"
     if args.warmup is None:
         args.warmup = 3 if on_gpu or args.compile else 1
-    if args.batch_size < 1 or args.steps < 1 or args.warmup < 0:
-        print(f"{prog}: --batch_size and --steps must be >= 1 and --warmup >= 0", file=sys.stderr)
+    if args.batch_size < 1 or args.steps < 1 or args.warmup < 0 or min(args.num_masks) < 1:
+        print(f"{prog}: --batch_size, --steps and --num_masks must be >= 1 and --warmup >= 0", file=sys.stderr)
         return 2
     if on_gpu and not torch.cuda.is_available():
         print(f"{prog}: --device {args.device} requested but CUDA is not available", file=sys.stderr)
@@ -197,10 +184,13 @@ def main(argv=None) -> int:
     torch.manual_seed(args.seed)
     x = torch.randn(args.batch_size, num_frames, cfg.num_mel_bins, device=device)
     make_block, ref_label = reference_block_factory()
-    flops = train_flops_per_sample(cfg, num_frames)
-    rows = [("MaskSpecModel (ours)", measure(MaskSpecModel(cfg), x, args, dtype == "bf16"))]
-    rows.append((f"reference MAE, {ref_label}",
-                 measure(ReferenceMAE(cfg, make_block, num_frames), x, args, dtype == "bf16")))
+    # (label, views per clip, measurement); the first two rows are the like-for-like comparison
+    rows = [("MaskSpecModel (ours)", 1, measure(MaskSpecModel(cfg), x, args, dtype == "bf16")),
+            (f"reference MAE, {ref_label}", 1,
+             measure(ReferenceMAE(cfg, make_block, num_frames), x, args, dtype == "bf16"))]
+    for k in sorted(set(args.num_masks) - {1}):
+        rows.append((f"MaskSpecModel (ours), {k} views", k,
+                     measure(MaskSpecModel(dataclasses.replace(cfg, num_masks=k)), x, args, dtype == "bf16")))
 
     name = torch.cuda.get_device_name(device) if on_gpu else "CPU"
     grid = (cfg.num_mel_bins // cfg.patch_size, num_frames // cfg.patch_size)
@@ -208,20 +198,23 @@ def main(argv=None) -> int:
           f"({cfg.embed_dim}d x {cfg.depth}, decoder {cfg.decoder_embed_dim}d x {cfg.decoder_depth}), "
           f"input {num_frames} frames x {cfg.num_mel_bins} mel = {grid[0] * grid[1]} patches, mask ratio "
           f"{cfg.mask_ratio}, batch {args.batch_size}, {args.warmup} warm-up + {args.steps} timed steps")
-    print(f"model FLOPs per training sample: {flops / 1e9:.1f} GFLOP (analytic; peak {args.peak_tflops:g} TFLOP/s)")
-    w = max(len(label) for label, _ in rows)
-    header = f"| {'model':<{w}} | {'params':>8} | {'compiled':>8} | {'samples/s':>10} | {'peak mem':>9} | {'MFU':>6} |"
+    print(f"model FLOPs per training clip: {pretrain_flops_per_clip(cfg, num_frames, 1) / 1e9:.1f} GFLOP with one "
+          f"view (analytic; peak {args.peak_tflops:g} TFLOP/s)")
+    w = max(len(label) for label, _, _ in rows)
+    header = (f"| {'model':<{w}} | {'params':>8} | {'compiled':>8} | {'clips/s':>10} | {'views/s':>10} | "
+              f"{'peak mem':>9} | {'MFU':>6} |")
     print(header)
     print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
-    for label, r in rows:
+    for label, k, r in rows:
         mem = f"{r['peak_gib']:.2f} GiB" if r["peak_gib"] is not None else "n/a"
+        flops = pretrain_flops_per_clip(cfg, num_frames, k)
         mfu = f"{100 * r['samples_per_s'] * flops / (args.peak_tflops * 1e12):.1f}%" if on_gpu else "n/a"
         print(f"| {label:<{w}} | {r['params'] / 1e6:7.2f}M | {r['compiled']:>8} | {r['samples_per_s']:10.1f} | "
-              f"{mem:>9} | {mfu:>6} |")
-    ours, ref = rows[0][1], rows[1][1]
+              f"{r['samples_per_s'] * k:10.1f} | {mem:>9} | {mfu:>6} |")
+    ours, ref = rows[0][2], rows[1][2]
     mem_ratio = f"{ours['peak_gib'] / ref['peak_gib']:.2f}x" if on_gpu else "n/a"
     print(f"| {'ratio ours / reference':<{w}} | {'':>8} | {'':>8} | "
-          f"{ours['samples_per_s'] / ref['samples_per_s']:9.2f}x | {mem_ratio:>9} | {'':>6} |")
+          f"{ours['samples_per_s'] / ref['samples_per_s']:9.2f}x | {'':>10} | {mem_ratio:>9} | {'':>6} |")
     return 0
 
 
