@@ -192,12 +192,17 @@ def build_fields(args) -> tuple[dict, list[str]]:
     from maskspec.features.fbank import FbankConfig, FbankError
     from maskspec.features.normalize import StatsError, load_stats
     from maskspec.models.configs import model_config
+    from maskspec.models.model_file import file_kind
     from maskspec.models.published import CheckpointImportError, convert, detect_format, unwrap_state_dict
 
     where = args.checkpoint
     notes = []
     try:
-        sd = unwrap_state_dict(load_checkpoint_file(where, args.allow_pickle == "true"), where)
+        obj = load_checkpoint_file(where, args.allow_pickle == "true")
+        if file_kind(obj) == "model file":
+            raise ImportFailed(f"{where}: already a MaskSpec model file; use it as it is")
+        sd = unwrap_state_dict(obj, where)
+        del obj
         fmt = detect_format(sd, where) if args.format == "auto" else args.format
         conv = convert(sd, fmt, num_mel_bins=args.num_mel_bins, num_frames=args.num_frames,
                        num_heads=args.num_heads, decoder_num_heads=args.decoder_num_heads, where=where)
@@ -273,23 +278,17 @@ def build_fields(args) -> tuple[dict, list[str]]:
     return fields, notes
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    args = get_parser().parse_args(argv)
+def run(args) -> int:
+    from maskspec.models.model_file import build_model, load_model_file, save_model_file
+    from maskspec.utils.cli import UsageError
+
     for name in ("num_frames", "num_mel_bins", "num_heads", "decoder_num_heads"):
         value = getattr(args, name)
         if value is not None and value < 1:
-            print(f"{PROG}: --{name} must be positive, got {value}", file=sys.stderr)
-            return 2
-    from maskspec.models.model_file import ModelFileError, build_model, load_model_file, save_model_file
-
-    try:
-        fields, notes = build_fields(args)
-        save_model_file(args.output, **fields)
-        build_model(load_model_file(args.output))  # what was written reads back and loads strictly
-    except (ImportFailed, ModelFileError, OSError) as e:
-        print(f"{PROG}: error: {e}", file=sys.stderr)
-        return 1
+            raise UsageError(f"--{name} must be positive, got {value}")
+    fields, notes = build_fields(args)
+    save_model_file(args.output, **fields)
+    build_model(load_model_file(args.output))  # what was written reads back and loads strictly
     cfg = fields["model_config"]
     print(f"{PROG}: wrote {args.output} ({fields['kind']}, {fields['extra']['source_format']}, ViT "
           f"{cfg['embed_dim']}d x {cfg['depth']}, {cfg['num_mel_bins']} mel x {cfg['num_frames']} frames"
@@ -299,6 +298,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     for note in notes:
         print(f"{PROG}: note: {note}")
     return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    from maskspec.utils.cli import run_main
+
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    return run_main(PROG, get_parser, run, argv)
 
 
 if __name__ == "__main__":

@@ -138,6 +138,9 @@ def test_unknown_missing_and_foreign_checkpoints(files, tmp_path, capsys):
     assert "--class_labels" in capsys.readouterr().err
     run_import(tmp_path, dict(model=sd), "--format", "audiomae", "--mean_std", files["mean_std"], expect=1)
     assert "applies to the authors' models" in capsys.readouterr().err
+    run_import(tmp_path, dict(model=sd), *common)
+    run_import(tmp_path, torch.load(tmp_path / "imported.pt", weights_only=True), expect=1)
+    assert "already a MaskSpec model file" in capsys.readouterr().err
 
 
 def test_format_detection_by_grid():
