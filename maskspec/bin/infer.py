@@ -2,7 +2,7 @@
 
 Any sample rate, length and channel count: the model file carries its feature settings, normalisation stats and
 class names, so no recipe folder is needed. An unreadable file gets an error line and the others go on; the exit
-status is 1 if any file failed.
+status is 1 if any file failed. A speech recogniser (CTC model file) prints each file's transcript instead of labels.
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ import torch
 from maskspec.features.audio import load_audio
 from maskspec.inference.classifier import load_classifier
 from maskspec.inference.featurize import featurize
+from maskspec.models.model_file import load_model_file
 from maskspec.models.windows import DEFAULT_BATCH_WINDOWS, predict_feats
 from maskspec.utils.atomic import atomic_open
 from maskspec.utils.cli import UsageError, run_main
@@ -39,6 +40,8 @@ def get_parser() -> argparse.ArgumentParser:
                         help="hop between analysis windows in frames (default: half the model's window)")
     parser.add_argument("--batch_windows", type=int, default=DEFAULT_BATCH_WINDOWS,
                         help="windows per forward pass (default %(default)s)")
+    parser.add_argument("--beam_size", type=int, default=1,
+                        help="speech recognisers (CTC): 1 = greedy, more = prefix beam search (default 1)")
     return parser
 
 
@@ -55,21 +58,41 @@ def label_file(path: str, model: torch.nn.Module, mf: dict, args) -> list[dict]:
     return top_labels(probs, mf["classes"], args.topk)
 
 
+def transcribe_file(path: str, model: torch.nn.Module, mf: dict, args) -> str:
+    """The transcript of one file by a CTC model (``mf["tokenizer"]`` decodes its units)."""
+    from maskspec.tasks.ctc_score import transcribe_feats
+
+    wave, sr = load_audio(path)
+    return transcribe_feats(model, featurize(wave, sr, mf), mf["tokenizer"], args.beam_size)
+
+
 def run(args) -> int:
     if args.topk < 1:
         raise UsageError(f"--topk must be at least 1, got {args.topk}")
     if args.hop_frames is not None and args.hop_frames < 1:
         raise UsageError(f"--hop_frames must be at least 1, got {args.hop_frames}")
-    model, mf = load_classifier(args.model, select_device(args.device))
+    device = select_device(args.device)
+    if load_model_file(args.model)["kind"] == "ctc":  # a speech recogniser: one transcript per file
+        from maskspec.tasks.ctc_score import load_ctc_model
+
+        model, mf, mf["tokenizer"] = load_ctc_model(args.model, device)
+        work = transcribe_file
+    else:
+        model, mf = load_classifier(args.model, device)
+        work = label_file
     records, failed = [], 0
     for path in args.files:
         try:
-            labels = label_file(path, model, mf, args)
+            labels = work(path, model, mf, args)
         except Exception as e:  # noqa: BLE001 - one bad file must not stop the others; the message names it
             failed += 1
             message = str(e) if path in str(e) else f"{path}: {e}"
             print(f"{PROG}: error: {message}", file=sys.stderr)
             records.append({"file": path, "labels": [], "error": message})
+            continue
+        if isinstance(labels, str):
+            print(f"{path}\t{labels}")
+            records.append({"file": path, "text": labels})
             continue
         print(f"{path}\t" + "  ".join(f"{r['label']} {r['score']:.3f}" for r in labels))
         records.append({"file": path, "labels": labels})

@@ -8,7 +8,7 @@ Writes to the output folder:
   results.json  {"metrics": {"task_type": "ctc", "wer", "cer", "num_utts", "sentence_error_rate", "word_counts":
                 {C, S, I, D, num_ref}, "char_counts": {...}}, "model", "data", "decoding"}
   RESULTS.md    the same, readable, with the worst utterances
-Utterances are decoded in batches of similar length (less padding) but written in utterance order.
+Utterances are decoded in batches of equal patch-column count, so batching does not change any transcript.
 """
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ import logging
 import os
 from typing import Optional
 
-import numpy as np
 import torch
 
 from maskspec.tasks.ctc import SpeechDataset, ctc_collate, decode_logits
@@ -39,12 +38,25 @@ def load_ctc_model(path: str, device: torch.device):
 
 
 @torch.no_grad()
+def transcribe_feats(model, feats, tokenizer: Tokenizer, beam_size: int = 1) -> str:
+    """The transcript of one utterance's normalised features ``[T, F]`` (numpy or tensor), whole."""
+    device = next(model.parameters()).device
+    x = torch.as_tensor(feats, dtype=torch.float32, device=device).unsqueeze(0)
+    return decode_logits(model, model(x), torch.tensor([x.shape[1]], device=device), tokenizer, beam_size)[0]
+
+
+@torch.no_grad()
 def transcribe_dataset(model, dataset: SpeechDataset, tokenizer: Tokenizer, beam_size: int, batch_utts: int,
                        num_workers: int, device: torch.device) -> dict[str, str]:
     """{utt: hypothesis} of every utterance of ``dataset``."""
-    lengths = np.array([f if f is not None else 0 for f in dataset.frames])
-    order = np.argsort(lengths, kind="stable").tolist()
-    batches = [order[i:i + batch_utts] for i in range(0, len(order), batch_utts)]
+    # A batch holds utterances of the same number of patch columns: the encoder drops the frames after the last
+    # full column, so their zero padding never reaches it and each transcript is the one decoded alone.
+    patch = model.cfg.patch_size
+    columns = [(f if f is not None else len(dataset[i]["feats"])) // patch for i, f in enumerate(dataset.frames)]
+    groups: dict[int, list[int]] = {}
+    for i, c in enumerate(columns):
+        groups.setdefault(c, []).append(i)
+    batches = [same[i:i + batch_utts] for _, same in sorted(groups.items()) for i in range(0, len(same), batch_utts)]
     loader = torch.utils.data.DataLoader(dataset, batch_sampler=batches, collate_fn=ctc_collate,
                                          num_workers=num_workers)
     hyps = {}
