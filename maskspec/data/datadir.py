@@ -6,6 +6,7 @@ the right place.
 from __future__ import annotations
 
 import os
+from operator import itemgetter
 from typing import Iterable, Iterator, Mapping
 
 import numpy as np
@@ -65,7 +66,8 @@ def sort_key(key: str) -> bytes:
 def write_kv(path: str | os.PathLike, mapping: Mapping[str, object] | Iterable[tuple[str, object]]) -> None:
     """Write ``<key> <value>`` lines sorted in C order, atomically."""
     items = mapping.items() if isinstance(mapping, Mapping) else mapping
-    rows = sorted(((str(k), "" if v is None else str(v)) for k, v in items), key=lambda kv: sort_key(kv[0]))
+    # str order is code point order, which UTF-8 byte order (sort_key) equals: no key function per row needed
+    rows = sorted(((str(k), "" if v is None else str(v)) for k, v in items), key=itemgetter(0))
     with atomic_open(path, "w", encoding="utf-8") as f:
         for k, v in rows:
             f.write(f"{k} {v}\n" if v != "" else f"{k}\n")

@@ -24,6 +24,7 @@ import os
 import re
 
 from maskspec.data.corpora.common import (
+    WHITESPACE,
     CorpusError,
     Utterance,
     audio_durations,
@@ -124,7 +125,7 @@ def read_segments(path: str, mid2name: dict[str, str]) -> list[Segment]:
             unknown = [m for m in mids if m not in mid2name]
             if unknown:
                 raise CorpusError(f"{where}: label {unknown[0]!r} is not in class_labels_indices.csv")
-            if not ytid or any(c.isspace() for c in ytid):
+            if not ytid or WHITESPACE.search(ytid):
                 raise CorpusError(f"{where}: bad YTID {ytid!r}")
             segments.append(Segment(ytid, start, end, mids, where))
     return segments
@@ -268,7 +269,7 @@ def _extra_audio(index: dict[str, str], segments: dict[str, list[Segment]]) -> l
         bare = [stem, stem[1:]] if stem.startswith("Y") else [stem]
         if any(b[:n] in listed for b in bare for n in lengths):
             continue
-        if any(c.isspace() for c in path):
+        if WHITESPACE.search(path):
             log.warning("%s: whitespace in the path, left out of pretrain", path)
             continue
         extra.append(Utterance(f"extra-{stem}", path))

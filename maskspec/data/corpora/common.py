@@ -33,6 +33,10 @@ class CorpusError(RuntimeError):
     """The corpus on disk is not in the expected layout; the message names the file (and line)."""
 
 
+# str.isspace's characters, found by the regex engine in one call (a Python loop per character cost seconds at 2M)
+WHITESPACE = re.compile(r"\s")
+
+
 @dataclasses.dataclass
 class Utterance:
     """One clip of a split: ``labels``/``known`` are class names (``known`` None = every class annotated);
@@ -93,30 +97,39 @@ def pick_fraction(groups: Sequence[str], fraction: float) -> set[str]:
 
 def _duration(path: str) -> tuple[str, float | None, str | None]:
     try:
-        info = soundfile.info(path)
+        # SoundFile rather than soundfile.info: the header only, about half the time (AS-2M has 2M files)
+        with soundfile.SoundFile(path) as f:
+            frames, samplerate = f.frames, f.samplerate
     except Exception as exc:  # libsndfile raises several types; any of them means "cannot read this file"
         return path, None, f"{type(exc).__name__}: {exc}"
-    if info.samplerate <= 0 or info.frames <= 0:
+    if samplerate <= 0 or frames <= 0:
         return path, None, "no audio samples"
-    return path, info.frames / info.samplerate, None
+    return path, frames / samplerate, None
+
+
+def _durations(paths: Sequence[str]) -> list[tuple[str, float | None, str | None]]:
+    return [_duration(p) for p in paths]
 
 
 def audio_durations(paths: Iterable[str], nj: int = 4) -> tuple[dict[str, float], dict[str, str]]:
     """Read each file's header: ``({path: seconds}, {path: error})`` for the readable and the unreadable files.
 
-    Threads suffice: libsndfile releases the GIL while it reads, and the work is file-system bound.
+    Threads suffice: libsndfile releases the GIL while it reads, and the work is file-system bound. Each task
+    is a run of files, not one file: a future per file cost more than the header it reads.
     """
     paths = list(dict.fromkeys(paths))
     durs: dict[str, float] = {}
     errors: dict[str, str] = {}
-    chunk = 10000  # Executor.map submits everything at once: bound the futures alive for AudioSet's 2M files
+    chunk, run = 100_000, 500  # bound the futures alive for AudioSet's 2M files; files per task
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, nj)) as pool:
         for start in range(0, len(paths), chunk):
-            for path, dur, err in pool.map(_duration, paths[start:start + chunk]):
-                if err is None:
-                    durs[path] = dur
-                else:
-                    errors[path] = err
+            block = paths[start:start + chunk]
+            for results in pool.map(_durations, [block[i:i + run] for i in range(0, len(block), run)]):
+                for path, dur, err in results:
+                    if err is None:
+                        durs[path] = dur
+                    else:
+                        errors[path] = err
             if len(paths) > chunk:
                 log.info("read %d of %d audio headers", min(start + chunk, len(paths)), len(paths))
     return durs, errors
@@ -147,7 +160,7 @@ def write_data_dir(
     for u in utts:
         if u.utt_id in seen:
             raise CorpusError(f"{out_dir}: duplicate utterance id {u.utt_id!r}")
-        if any(c.isspace() for c in u.utt_id):
+        if WHITESPACE.search(u.utt_id):
             raise CorpusError(f"{out_dir}: utterance id {u.utt_id!r} contains whitespace")
         seen.add(u.utt_id)
     class_set = set(classes or [])
@@ -162,7 +175,7 @@ def write_data_dir(
     tmp = tempfile.mkdtemp(prefix="." + os.path.basename(out_dir) + ".", suffix=".tmp", dir=parent)
     try:
         for u in utts:
-            if any(c.isspace() for c in u.path):
+            if WHITESPACE.search(u.path):
                 # wav.scp has no quoting; a path with spaces would be read as a command line.
                 raise CorpusError(f"{u.path}: audio path contains whitespace, which wav.scp cannot hold")
         write_kv(os.path.join(tmp, "wav.scp"), ((u.utt_id, u.path) for u in utts))
