@@ -20,17 +20,14 @@ Usage (from the recipe directory; local/data.sh calls it):
 """
 from __future__ import annotations
 
-import argparse
-import multiprocessing
 import os
 import sys
-import time
 
 import numpy as np
 import soundfile as sf
 
 from maskspec.data.datadir import write_kv
-from maskspec.data.synth import background, band_noise, envelope, harmonics
+from maskspec.data.synth import background, band_noise, envelope, generator_main, harmonics
 from maskspec.utils.atomic import atomic_open, atomic_path
 
 CLASSES = [
@@ -152,42 +149,15 @@ def write_set(name: str, set_id: int, count: int, per_class: bool, seed: int, au
             f.write("".join(c + "\n" for c in CLASSES))
 
 
-def parse_set(spec: str) -> tuple[str, int]:
-    """``train:8`` -> ("train", 8); the set name must be one of SET_IDS."""
-    name, _, count = spec.partition(":")
-    if name not in SET_IDS or not count.isdigit() or int(count) <= 0:
-        raise argparse.ArgumentTypeError(
-            f"bad set '{spec}': expected <name>:<positive count> with name in {', '.join(SET_IDS)}")
-    return name, int(count)
+def _write(name: str, out: str, set_id: int, count: int, seed: int, audio_dir: str, data_dir: str, pool) -> str:
+    per_class = name != "pretrain"
+    write_set(out, set_id, count, per_class, seed, audio_dir, data_dir, pool)
+    return f"{count}{' per class' if per_class else ''}"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--audio_dir", required=True, help="audio goes to <audio_dir>/<set><suffix>/")
-    parser.add_argument("--data_dir", required=True, help="data directories go to <data_dir>/<set><suffix>/")
-    parser.add_argument("--sets", nargs="+", type=parse_set, required=True,
-                        help="<name>:<count>; pretrain counts clips, train/valid/test count clips per class")
-    parser.add_argument("--suffix", default="", help="appended to every set name (e.g. _quick)")
-    parser.add_argument("--seed", type=int, default=0, help="corpus seed")
-    parser.add_argument("--nj", type=int, default=min(4, os.cpu_count() or 1),
-                        help="processes generating clips (the output does not depend on it)")
-    args = parser.parse_args(argv)
-    if args.nj < 1:
-        parser.error(f"--nj must be at least 1, got {args.nj}")
-    pool = multiprocessing.Pool(args.nj) if args.nj > 1 else None
-    try:
-        for name, count in args.sets:
-            start = time.time()
-            out_name = name + args.suffix
-            write_set(out_name, SET_IDS[name], count, name != "pretrain", args.seed,
-                      os.path.join(args.audio_dir, out_name), os.path.join(args.data_dir, out_name), pool)
-            print(f"{sys.argv[0]}: wrote {args.data_dir}/{out_name} ({count}"
-                  f"{' per class' if name != 'pretrain' else ''}) in {time.time() - start:.1f} s", flush=True)
-    finally:
-        if pool:
-            pool.close()
-            pool.join()
-    return 0
+    return generator_main(argv, __doc__, SET_IDS, _write,
+                          "<name>:<count>; pretrain counts clips, train/valid/test count clips per class")
 
 
 if __name__ == "__main__":
