@@ -29,9 +29,7 @@ from maskspec.data.dataset import FeatDataset, collate
 from maskspec.data.feats import FeatWriter
 from maskspec.data.stats import compute_stats
 from maskspec.models.configs import model_config
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from pretrain_throughput import train_flops_per_sample  # noqa: E402
+from maskspec.models.flops import pretrain_flops_per_clip
 
 FORMATS = (("ark", "float16"), ("ark", "float32"), ("hdf5", "float16"), ("hdf5", "float32"))
 
@@ -93,7 +91,7 @@ def main(argv=None) -> int:
                        for _ in range(args.repeats))
             rows.append((f"{filetype} {dtype}", size_mb / args.num_clips * 1024, rate))
 
-    flops = train_flops_per_sample(cfg, num_frames)
+    flops = pretrain_flops_per_clip(cfg, num_frames, 1)
     demand = args.peak_tflops * 1e12 * args.mfu / flops
     print(f"loader_throughput: {args.num_clips} clips x [{args.frames}, {args.mel}], cropped to {num_frames} "
           f"frames, batch {args.batch_size}, {args.epochs} shuffled passes, best of {args.repeats}, 1 process, 1 thread; "
