@@ -8,22 +8,8 @@ quick=false  # true: fewer clips and epochs, about 3 minutes on 2 CPU cores (wha
 seed=0       # corpus and training seed; sets and experiments get the suffix _seed<N> unless it is 0
 
 # --quick and --seed are this script's; every other option goes to maskspec.sh (see ./maskspec.sh --help).
-args=()
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --quick | --seed)
-      [ $# -ge 2 ] || { echo "$0: option $1 needs a value" >&2; exit 1; }
-      printf -v "${1#--}" '%s' "$2"
-      shift 2 ;;
-    --help | -h)
-      echo "Usage: $0 [--quick true|false] [--seed N] [maskspec.sh options, e.g. --stage 3]"
-      echo "  --quick ($quick)  fewer clips and epochs; --seed ($seed)  corpus and training seed"
-      exec ./maskspec.sh --help ;;
-    *) args+=("$1"); shift ;;
-  esac
-done
-[[ $quick == true || $quick == false ]] || { echo "$0: --quick takes true or false, got '$quick'" >&2; exit 1; }
-[[ $seed =~ ^[0-9]+$ ]] || { echo "$0: --seed must be a non-negative integer, got '$seed'" >&2; exit 1; }
+. "$(dirname "$0")/../TEMPLATE/scripts/recipe.sh"
+recipe_quick_seed "fewer clips and epochs" "$@"
 
 # One thread per process: the tiny model gains little from more, and loses much when the cores are shared.
 export OMP_NUM_THREADS=1
@@ -50,4 +36,4 @@ fi
   --finetune_config conf/finetune_mini.yaml --finetune_args "$finetune_args" --tag "mini$suffix" \
   --scratch_baseline true \
   --linear_probe true --linear_probe_config conf/linear_probe_mini.yaml \
-  ${args[@]+"${args[@]}"}
+  ${recipe_args[@]+"${recipe_args[@]}"}

@@ -51,3 +51,27 @@ run_recipe() {  # <description> [--option value]... -- <command line>...
   # Not exec: maskspec.sh's messages and replay scripts then name it ./maskspec.sh, as typed.
   ./maskspec.sh "${defaults[@]}" "$@"
 }
+
+# The options of the recipes on generated corpora (egs/mini, egs/mini_speech): --quick true|false and --seed N set
+# the caller's variables quick and seed (their defaults set before the call); every other argument is kept, in
+# order, in the array recipe_args for maskspec.sh. --help prints both and maskspec.sh's help.
+recipe_quick_seed() {  # <what --quick makes smaller> "$@"
+  local what=$1
+  shift
+  recipe_args=()
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --quick | --seed)
+        [ $# -ge 2 ] || { echo "$0: option $1 needs a value" >&2; exit 1; }
+        printf -v "${1#--}" '%s' "$2"
+        shift 2 ;;
+      --help | -h)
+        echo "Usage: $0 [--quick true|false] [--seed N] [maskspec.sh options, e.g. --stage 3]"
+        echo "  --quick ($quick)  $what; --seed ($seed)  corpus and training seed"
+        exec ./maskspec.sh --help ;;
+      *) recipe_args+=("$1"); shift ;;
+    esac
+  done
+  [[ $quick == true || $quick == false ]] || { echo "$0: --quick takes true or false, got '$quick'" >&2; exit 1; }
+  [[ $seed =~ ^[0-9]+$ ]] || { echo "$0: --seed must be a non-negative integer, got '$seed'" >&2; exit 1; }
+}
