@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from maskspec.models.block_masking import mask_scores
-from maskspec.models.configs import ModelConfig
+from maskspec.models.configs import ModelConfig, check_mask_ratio
 from maskspec.models.masking import random_keep, random_masking
 from maskspec.models.patch import PatchEmbed, patch_grid
 from maskspec.models.pos_embed import make_pos_embed
@@ -80,6 +80,7 @@ class MaskSpecEncoder(nn.Module):
             tokens [K*B, 1 + L_keep, D] (cls first, after the final LayerNorm), mask [K*B, L] (1 = masked) and
             ids_restore [K*B, L] when mask_ratio > 0, else tokens [B, 1 + L - num_drop, D], None and None.
         """
+        check_mask_ratio(mask_ratio, "encoder: mask_ratio")  # 0: no masking; a negative ratio is no such thing
         if mask_ratio > 0 and num_drop > 0:
             raise ValueError("encoder: use either mask_ratio (pre-training) or num_drop (patch-out), not both")
         if num_masks < 1 or (num_masks > 1 and not mask_ratio > 0):

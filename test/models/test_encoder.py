@@ -66,3 +66,5 @@ def test_input_errors():
         enc(torch.randn(1, 64, 32), mask_ratio=0.5, num_drop=2)
     with pytest.raises(ValueError, match="smaller than one"):
         enc(torch.randn(1, 4, 32))
+    with pytest.raises(ValueError, match=r"encoder: mask_ratio must be in \[0, 1\), got -0.1"):
+        enc(torch.randn(1, 64, 32), mask_ratio=-0.1)
