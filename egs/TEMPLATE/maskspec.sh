@@ -48,6 +48,8 @@ skip_bad_audio=false       # true: drop clips that cannot be decoded (listed in 
 feats_reuse=true           # true: a clip that another set already has features for (same utterance id, audio
                            # and fbank settings) is not computed again; false: every set computes all its clips
 stats_max_utts=10000       # clips sampled for the global mean/std (0: all)
+check_space=true           # true: stage 2 first estimates the features' bytes (utt2dur, fbank settings, dtype)
+                           # and stops when the file system of <dumpdir> has less free space
 
 # Pre-training (stage 3)
 pretrain=auto              # auto: pre-train unless --init is given; true: always; false: never
@@ -108,7 +110,7 @@ Options (default):
                                     set names; "{fold}" is replaced by each of --folds
   --folds ("")                      e.g. "1 2 3 4 5"
   --fbank_config (conf/fbank.yaml) --feats_filetype (ark) --feats_dtype (float32)
-  --skip_bad_audio (false) --stats_max_utts (10000) --feats_reuse (true)
+  --skip_bad_audio (false) --stats_max_utts (10000) --feats_reuse (true) --check_space (true)
   --pretrain (auto)                 auto | true | false
   --pretrain_config (conf/pretrain.yaml) --pretrain_args ("") --pretrain_tag ("")
   --init ("")                       checkpoint to fine-tune from, "none", or "" for this recipe's stage 3
@@ -149,6 +151,7 @@ in_stages() {  # <n>: is stage n selected?
   || die "--pretrain must be auto, true or false, got '$pretrain'"
 [[ $feats_filetype == ark || $feats_filetype == hdf5 ]] || die "--feats_filetype must be ark or hdf5"
 [[ $feats_dtype == float32 || $feats_dtype == float16 ]] || die "--feats_dtype must be float32 or float16"
+[[ $check_space == true || $check_space == false ]] || die "--check_space must be true or false, got '$check_space'"
 [ -n "$linear_probe_config" ] || linear_probe_config=$finetune_config
 [[ -z $token_type || $token_type == bpe || $token_type == char ]] || die "--token_type must be bpe, char or empty"
 [[ $nbpe =~ ^[1-9][0-9]*$ ]] || die "--nbpe must be a positive integer, got '$nbpe'"
@@ -401,6 +404,15 @@ if in_stages 2; then
   for dset in ${all_sets[@]+"${all_sets[@]}"}; do
     [ -f "$datadir/$dset/wav.scp" ] || die "no $datadir/$dset/wav.scp: run stage 1 first"
   done
+  if [ "$check_space" = true ]; then
+    # Before hours of extraction: the clips no complete set has yet (all with --overwrite true) must fit.
+    space_opts=()
+    [ "$overwrite" = true ] || space_opts+=(--feats_root "$feats_root")
+    python -m maskspec.bin.feats_space --fbank_config "$fbank_config" --filetype "$feats_filetype" \
+      --dtype "$feats_dtype" --dir "$feats_pool" ${space_opts[@]+"${space_opts[@]}"} \
+      ${all_sets[@]+"${all_sets[@]/#/$datadir/}"} \
+      || die "stage 2: not enough disk space for the features, or no estimate (see above; --check_space false skips)"
+  fi
   utils/make_fbank_pool.sh --nj "$nj" --cmd "$train_cmd" --fbank_config "$fbank_config" \
     --filetype "$feats_filetype" --dtype "$feats_dtype" --skip_bad "$skip_bad_audio" --reuse "$feats_reuse" \
     --overwrite "$overwrite" "$datadir" "$feats_root" "$feats_pool" ${all_sets[@]+"${all_sets[@]}"} \
