@@ -21,6 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from maskspec.models.flops import classifier_flops_per_clip
 from maskspec.tasks.augment import AugmentConfig, LogMelScale, augment_batch
 from maskspec.models.windows import DEFAULT_BATCH_WINDOWS, predict_many
 from maskspec.tasks.metrics import PRIMARY_METRIC, compute_metrics
@@ -114,6 +115,11 @@ class ClassificationTask:
         logits = model(x, num_drop=self.patch_drop)
         loss = classification_loss(logits, y, known, self.task_type, self.label_smoothing)
         return loss, {}
+
+    def train_flops(self, model, batch: dict) -> float:
+        """Analytic FLOPs of train_step on this batch (patch-out shortens the encoder's sequence)."""
+        core, x = D.unwrap(model), batch["feats"]
+        return x.shape[0] * classifier_flops_per_clip(core.cfg, x.shape[1], core.num_classes, self.patch_drop)
 
     def evaluate(self, model, loader) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """(indices [N], probabilities [N, C], targets [N, C], known [N, C]) of this process's clips."""

@@ -200,3 +200,33 @@ def test_ddp_two_processes_on_cpu(corpus, tmp_path):
     # each rank drew its own masks: different torch RNG streams
     assert not torch.equal(ckpt["rng"][0]["torch"], ckpt["rng"][1]["torch"])
     assert (exp / "model.pt").is_file()
+
+
+def test_k_views_resume_exactly(corpus, tmp_path):
+    """K = 2 inverse-block views: stopping after 3 steps and rerunning to 6 gives the weights and FLOPs of an
+    uninterrupted 6-step run (masks come from the saved RNG state), and history.json counts K views per clip."""
+    conf = yaml.safe_load(TINY_YAML.read_text())
+    conf["model_conf"].update(num_masks=2, mask_type="inverse_block", mask_block_freq=2, mask_block_time=2)
+    yaml_path = tmp_path / "k2.yaml"
+    yaml_path.write_text(yaml.safe_dump(conf))
+    common = ["--config", yaml_path, "--train_data", corpus / "train", "--valid_data", corpus / "valid", *SMALL,
+              "--num_images", "0", "--tensorboard", "false"]
+    ref, split = tmp_path / "ref", tmp_path / "split"
+    for exp, steps in ((ref, 6), (split, 3), (split, 6)):
+        r = run_cli(*common, "--exp_dir", exp, "--max_steps", steps)
+        assert r.returncode == 0, r.stderr[-3000:]
+    assert "resumed from" in (split / "train.log").read_text()
+    a = torch.load(ref / "model.pt", weights_only=True)["state_dict"]
+    b = torch.load(split / "model.pt", weights_only=True)["state_dict"]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+    from maskspec.models.flops import pretrain_flops_per_clip
+    from maskspec.models.model_file import load_model_file
+    from maskspec.train.history import read_history
+
+    cfg = model_config(load_model_file(ref / "model.pt")["model_config"])
+    assert cfg.num_masks == 2
+    per_step = 8 * pretrain_flops_per_clip(cfg, 64)  # batch 8 of 64-frame crops, 2 views each
+    for exp in (ref, split):
+        last = read_history(str(exp))[-1]
+        assert last["flops_per_step"] == pytest.approx(per_step) and last["train_flops"] == pytest.approx(6 * per_step)
