@@ -197,3 +197,11 @@ def test_finetune_ctc_learns_and_scores(tmp_path):
     per_utt = (tmp_path / "decode/per_utt").read_text().splitlines()
     assert len(per_utt) == 4 * 8 and per_utt[3].startswith("u000 #csid ")
     assert len((tmp_path / "decode/text").read_text().splitlines()) == 8
+    from maskspec.models.model_file import ModelFileError, load_model_file, save_model_file
+
+    mf = load_model_file(os.path.join(exp, "model.pt"))
+    assert mf["kind"] == "ctc" and mf["classes"] == (tmp_path / "tl/tokens.txt").read_text().split()
+    fields = {k: mf[k] for k in ("model_config", "state_dict", "fbank_config", "stats", "normalize", "classes",
+                                 "task_type", "num_frames")}
+    with pytest.raises(ModelFileError, match="needs extra.tokenizer"):
+        save_model_file(str(tmp_path / "bad.pt"), kind="ctc", **fields, extra={})
