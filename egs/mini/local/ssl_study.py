@@ -127,11 +127,12 @@ class Study:
             last = json.load(f)[-1]
         rec = {k: v for k, v in job.items() if k != "cmd"}
         rec.update(train_flops=last["train_flops"], flops_fraction=last["train_flops"] / self.full_flops,
-                   train_seconds=last["train_seconds"], loss_ratio=last.get("loss_ratio"))
+                   train_seconds=last["train_seconds"], cpu_seconds=last["cpu_seconds"],
+                   loss_ratio=last.get("loss_ratio"))
         models = ["pretrained"] + (["scratch"] if job["scratch"] else [])
         for m in models:
             with open(f"exp/finetune_{job['tag']}/{m}/decode_{job['test_set']}/results.json") as f:
-                rec[f"{m}_accuracy"] = json.load(f)["accuracy"]
+                rec[f"{m}_accuracy"] = json.load(f)["metrics"]["accuracy"]
         return rec
 
 
@@ -148,7 +149,7 @@ def summarise(records: list[dict], full_flops: float) -> tuple[str, list[dict]]:
                          flops_fraction=float(np.mean([r["flops_fraction"] for r in rs])),
                          mean=float(acc.mean()), std=float(acc.std(ddof=1)) if len(acc) > 1 else 0.0,
                          per_seed=[r["pretrained_accuracy"] for r in sorted(rs, key=lambda r: r["seed"])],
-                         minutes=float(np.mean([r["train_seconds"] for r in rs])) / 60,
+                         minutes=float(np.mean([r["cpu_seconds"] for r in rs])) / 60,
                          loss_ratio=float(np.mean([r["loss_ratio"] for r in rs])),
                          epochs=rs[0]["epochs"], batch_size=rs[0]["batch_size"]))
         scratch = [r["scratch_accuracy"] for r in rs if "scratch_accuracy" in r]
@@ -160,8 +161,10 @@ def summarise(records: list[dict], full_flops: float) -> tuple[str, list[dict]]:
     rows.sort(key=lambda r: (list(VARIANTS).index(r["variant"]) if r["variant"] in VARIANTS else -1,
                              -r["flops_fraction"]))
     lines = [f"Pre-training compute as a fraction of the paper method's full mini run ({full_flops / 1e12:.2f} "
-             f"TFLOP, analytic); test accuracy of the fine-tuned model, mean ± std over seeds.", "",
-             "| variant | budget | pre-training FLOPs | epochs x batch | minutes (1 thread) | valid loss ratio | "
+             f"TFLOP, analytic, from each run's history.json); CPU minutes of the pre-training process (one thread; wall "
+             f"time depends on what else runs); validation loss / mean-prediction loss at the end of pre-training; "
+             f"test accuracy of the fine-tuned model, mean ± std over seeds.", "",
+             "| variant | budget | FLOPs / full run | epochs x batch | CPU minutes | valid loss ratio | "
              "test accuracy | per seed |", "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         desc = VARIANTS[r["variant"]][2] if r["variant"] in VARIANTS else "no pre-training (conf/finetune_mini.yaml)"
