@@ -388,7 +388,7 @@ def measure(n: int, work: str, seed: int, only: list[str] | None) -> dict[str, d
         # exit 1 (too little space) is an answer here: the corpus's durations are AudioSet's, its disk is not
         ("feats_space (all clips)", "", f"{PYTHON} -m maskspec.bin.feats_space --fbank_config conf/fbank.yaml "
          f"--dtype float16 --dir dump/fbank_pool {train} data/eval || [ $? -eq 1 ]"),
-        ("make_fbank.sh, all reused", f"cp -r {train} scratch/mf", "utils/make_fbank.sh --nj 64 --fbank_config "
+        ("make_fbank.sh, all reused", f"mkdir -p scratch && cp -r {train} scratch/mf", "utils/make_fbank.sh --nj 64 --fbank_config "
          "conf/fbank.yaml --dtype float16 --name mf --reuse_from dump/fbank/src scratch/mf scratch/mf/log "
          "dump/fbank_pool"),
         ("validate (feats)", "", "utils/validate_data_dir.sh scratch/mf"),
@@ -412,7 +412,10 @@ def measure(n: int, work: str, seed: int, only: list[str] | None) -> dict[str, d
         print(f"[N={n}] audioset reader: {rows['audioset reader']}", file=sys.stderr, flush=True)
     for name in ("pretrain_rank", "finetune_rank", "workers"):
         if want(name):
-            rows[name] = run_probe(name, os.path.join(rdir, "dump", "fbank", "train"))
+            # the training set with features: make_fbank's copy, or stage 2's when only that ran
+            data = next(d for d in (os.path.join(rdir, "scratch", "mf"), os.path.join(rdir, "dump", "fbank", "train"))
+                        if os.path.isfile(os.path.join(d, "feats.scp")))
+            rows[name] = run_probe(name, data)
             print(f"[N={n}] {name}: {rows[name]}", file=sys.stderr, flush=True)
     if want("score"):
         rows["score"] = run_probe("score", os.path.join(rdir, "dump", "fbank", "eval"))
