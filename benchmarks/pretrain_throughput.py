@@ -100,7 +100,7 @@ def measure(model: nn.Module, x: torch.Tensor, args, amp: bool) -> dict:
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.95), weight_decay=0.05, fused=True)
     run, compiled = model, "no"
     if args.compile:
-        run, compiled = torch.compile(model), "yes"
+        run, compiled = torch.compile(model, backend=args.compile_backend), "yes"
 
     def step():
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
@@ -150,6 +150,8 @@ def main(argv=None) -> int:
     parser.add_argument("--dtype", choices=["bf16", "fp32"], default=None,
                         help="bf16 autocast or fp32 (default: bf16 on CUDA, fp32 on CPU)")
     parser.add_argument("--compile", action="store_true", help="wrap both models in torch.compile")
+    parser.add_argument("--compile_backend", default="inductor",
+                        help="torch.compile backend (aot_eager: graph capture only, for a quick CPU check)")
     parser.add_argument("--num_frames", type=int, default=None,
                         help=f"input frames; default the config's {ModelConfig.num_frames} on CUDA and "
                              f"{CPU_NUM_FRAMES} on CPU, where the run is a smoke test of the table")
