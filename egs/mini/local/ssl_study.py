@@ -120,7 +120,12 @@ class Study:
             f.flush()
             rc = subprocess.call(job["cmd"], stdout=f, stderr=subprocess.STDOUT)
         print(f"{job['tag']}: exit {rc} after {time.time() - t0:.0f} s (log {log})", flush=True)
-        return self.collect(job) if rc == 0 else dict(job, error=f"exit {rc}, see {log}")
+        if rc != 0:
+            return dict(job, error=f"exit {rc}, see {log}")
+        try:
+            return self.collect(job)
+        except (OSError, KeyError, ValueError, IndexError) as e:  # one unreadable run must not stop the others
+            return dict(job, error=f"results of {job['tag']} unreadable: {type(e).__name__}: {e}")
 
     def collect(self, job: dict) -> dict:
         with open(f"exp/pretrain_{job['tag']}/history.json") as f:
