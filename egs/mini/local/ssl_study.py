@@ -91,6 +91,26 @@ class Study:
         per_epoch = self.run_flops(opts, batch, 1)
         return max(1, math.floor(float(frac) * self.full_flops / per_epoch + 1e-9))
 
+    @staticmethod
+    def config_of(variant: str) -> str:
+        """conf/pretrain_mini.yaml, or a copy with the variant's model options (in a file: the recipe's job
+        runners pass --pretrain_args through a shell, which would strip the quotes of a --model_conf)."""
+        if not VARIANTS[variant][0]:
+            return PRETRAIN_CONFIG
+        return os.path.join(STUDY_DIR, "conf", f"pretrain_{variant}.yaml")
+
+    @staticmethod
+    def write_configs(variants) -> None:
+        with open(PRETRAIN_CONFIG) as f:
+            base = f.read()
+        for variant in variants:
+            path = Study.config_of(variant)
+            if path != PRETRAIN_CONFIG:
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                with atomic_open(path) as f:
+                    f.write(f"{base}\n# local/ssl_study.py variant {variant}: {VARIANTS[variant][2]}\n"
+                            f"model_conf: {json.dumps(VARIANTS[variant][0])}\n")
+
     def jobs(self, plan, seeds) -> list[dict]:
         out = []
         for variant, frac in plan:
@@ -101,12 +121,10 @@ class Study:
                 tag = f"study_{variant}_{budget_name(frac)}{suffix}"
                 pretrain_args = ["--seed", str(seed), "--epochs", str(epochs), "--batch_size", str(batch),
                                  "--warmup_epochs", f"{0.1 * epochs:g}"]  # 10 %, as the 5 of 50 epochs
-                if opts:
-                    pretrain_args += ["--model_conf", json.dumps(opts, separators=(",", ":"))]
                 scratch = variant == "paper" and frac == 1
                 cmd = ["./run.sh", "--seed", str(seed), "--stage", "3", "--pretrain_tag", tag, "--tag", tag,
-                       "--pretrain_args", " ".join(pretrain_args), "--linear_probe", "false",
-                       "--scratch_baseline", "true" if scratch else "false"]
+                       "--pretrain_config", self.config_of(variant), "--pretrain_args", " ".join(pretrain_args),
+                       "--linear_probe", "false", "--scratch_baseline", "true" if scratch else "false"]
                 out.append(dict(variant=variant, budget=str(frac), seed=seed, tag=tag, epochs=epochs,
                                 batch_size=batch, cmd=cmd, scratch=scratch, test_set=f"test{suffix}",
                                 cost=self.run_flops(opts, batch, epochs)))
@@ -238,6 +256,7 @@ def main(argv=None) -> int:
     if args.dry_run == "true":
         return 0
     os.makedirs(os.path.join(STUDY_DIR, "log"), exist_ok=True)
+    Study.write_configs({variant for variant, _ in plan})
     for seed in seeds if args.prepare == "true" else []:  # corpus and features (stages 1-2), skipped where done
         if subprocess.call(["./run.sh", "--seed", str(seed), "--stop_stage", "2"]) != 0:
             print(f"ssl_study: stages 1-2 of seed {seed} failed", file=sys.stderr)
