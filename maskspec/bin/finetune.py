@@ -138,7 +138,7 @@ def run(args) -> int:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    from maskspec.train.cli import run_main
+    from maskspec.utils.cli import run_main
 
     return run_main(PROG, build_parser, run, argv)
 
