@@ -18,10 +18,10 @@ from fixtures import REPO, link_recipe, read_kv, run_script
 
 RECIPE = REPO / "egs" / "mini_speech"
 MODELS = ("pretrained", "scratch")
-# Test WER of the pre-trained model with --quick true (100 utterances, 2-5 words each, greedy decoding) for seeds
-# 0, 1, 2: see README.md. An empty hypothesis has WER 1.0; 0.75 fails a model that learnt next to nothing
-# while leaving room for the spread between seeds and machines.
-MAX_PRETRAINED_WER = 0.75
+# Test WER of the pre-trained model with --quick true (100 utterances, 371 words, greedy decoding): 0.367, 0.361 and
+# 0.495 for seeds 0, 1, 2 (CER 0.071, 0.099, 0.124; README.md). An empty hypothesis has WER 1.0; 0.65 fails a model
+# that learnt little while leaving room above the worst seed for other machines' arithmetic.
+MAX_PRETRAINED_WER = 0.65
 MAX_PRETRAINED_CER = 0.2
 
 
