@@ -47,8 +47,15 @@ VARIANTS = {
     "k4_inverse_block": ({"num_masks": 4, "mask_type": "inverse_block"}, 32,
                          "inverse block 2x2 (visible rectangles), 75 %, 4 views of 32 clips"),
     "block": ({"mask_type": "block"}, 128, "block 2x2 (hidden rectangles), 75 %, 1 view, batch 128"),
+    # knobs measured on the same scale: smaller batches (more steps per FLOP), a higher mask ratio
+    "b32": ({}, 32, "random 75 %, 1 view, batch 32 (4x the steps per FLOP)"),
+    "k4_inverse_block_b8": ({"num_masks": 4, "mask_type": "inverse_block"}, 8,
+                            "inverse block 2x2, 75 %, 4 views of 8 clips (the steps of batch 32)"),
+    "ratio875": ({"mask_ratio": 0.875}, 128, "random 87.5 %, 1 view, batch 128"),
 }
-DEFAULT_PLAN = "paper:1,1/3,1/6 k4_random:1/3,1/6 k4_inverse_block:1/3,1/6 block:1/3,1/6"
+DEFAULT_PLAN = (
+    "paper:1,1/3,1/6 k4_random:1/3,1/6 k4_inverse_block:1/3,1/6 block:1/3,1/6 b32:1/3 k4_inverse_block_b8:1/3 "
+    "ratio875:1/3")
 
 
 def parse_plan(text: str) -> list[tuple[str, Fraction]]:
