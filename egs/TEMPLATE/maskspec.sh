@@ -563,6 +563,8 @@ $(fingerprint_file "$feats_root/$test_set/feats.scp")"
   python "$MAIN_ROOT/egs/TEMPLATE/scripts/compare_results.py" \
     --title "$finetune_exp" --output "$finetune_exp/RESULTS.md" "${compare_args[@]}" \
     || die "could not write $finetune_exp/RESULTS.md"
+  # a temporary name of its own: runs of one recipe with other tags may finish at the same moment
+  results_tmp=$(mktemp "$expdir/RESULTS.md.XXXXXX")
   {
     echo "<!-- collected from $expdir/finetune_*/RESULTS.md by $0 on $(date '+%F %T') -->"
     for f in "$expdir"/finetune_*/RESULTS.md; do
@@ -570,8 +572,9 @@ $(fingerprint_file "$feats_root/$test_set/feats.scp")"
       cat "$f"
       echo
     done
-  } > "$expdir/RESULTS.md.tmp"
-  mv "$expdir/RESULTS.md.tmp" "$expdir/RESULTS.md"
+  } > "$results_tmp"
+  chmod 644 "$results_tmp"  # mktemp's 600 would survive the rename
+  mv "$results_tmp" "$expdir/RESULTS.md"
   log "Stage 5: results in $finetune_exp/RESULTS.md (all experiments: $expdir/RESULTS.md)"
 fi
 
