@@ -19,10 +19,13 @@ class DataDirError(ValueError):
     """A malformed data-directory file; the message names the file and line."""
 
 
-def iter_kv(path: str | os.PathLike, allow_empty_value: bool = False) -> Iterator[tuple[int, str, str]]:
+def iter_kv(path: str | os.PathLike, allow_empty_value: bool = False,
+            check_duplicates: bool = True) -> Iterator[tuple[int, str, str]]:
     """Yield ``(line_number, key, value)`` for ``<key> <value...>`` lines (value = rest of the line, stripped).
 
     Raises DataDirError on a missing file, an empty line, a duplicate key or (unless allowed) an empty value.
+    ``check_duplicates`` False: the caller checks keys itself (``StringArrayBuilder.build_unique``) instead of
+    a set of every key here.
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
@@ -37,9 +40,10 @@ def iter_kv(path: str | os.PathLike, allow_empty_value: bool = False) -> Iterato
             value = parts[1].strip() if len(parts) > 1 else ""
             if not value and not allow_empty_value:
                 raise DataDirError(f"{path}:{lineno}: key '{key}' has no value")
-            if key in seen:
-                raise DataDirError(f"{path}:{lineno}: duplicate key '{key}'")
-            seen.add(key)
+            if check_duplicates:
+                if key in seen:
+                    raise DataDirError(f"{path}:{lineno}: duplicate key '{key}'")
+                seen.add(key)
             yield lineno, key, value
 
 
@@ -49,13 +53,16 @@ def read_kv(path: str | os.PathLike, allow_empty_value: bool = False) -> dict[st
 
 
 def read_scp(path: str | os.PathLike) -> tuple[StringArray, SpecArray]:
-    """A ``feats.scp`` as compact tables ``(utterance ids, values)`` in file order (errors as ``iter_kv``); no
-    Python object per line survives, so DataLoader workers share the tables instead of copying them."""
+    """A ``feats.scp`` as compact tables ``(utterance ids, values)`` in file order (errors as ``iter_kv``).
+
+    No Python object per line outlives its line (not even a set of the keys): memory freed after loading stays in
+    the heap, and forked DataLoader workers that allocate into it copy its pages; the tables they share."""
+    path = os.fspath(path)
     utts, specs = StringArrayBuilder(), SpecArrayBuilder()
-    for _, key, value in iter_kv(path):
+    for _, key, value in iter_kv(path, check_duplicates=False):
         utts.append(key)
         specs.append(value)
-    return utts.build(), specs.build()
+    return utts.build_unique(path), specs.build()
 
 
 def sort_key(key: str) -> bytes:

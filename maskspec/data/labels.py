@@ -14,6 +14,7 @@ from typing import Iterator, Optional, Sequence
 import numpy as np
 
 from maskspec.data.datadir import DataDirError, iter_kv, read_classes
+from maskspec.data.strings import StringArray, StringArrayBuilder
 
 # Rows of dense blocks built at once: [4096, 527] float64 is 17 MB.
 BLOCK_ROWS = 4096
@@ -126,12 +127,13 @@ def _index_dtype(num_classes: int):
     return np.int16 if num_classes <= np.iinfo(np.int16).max + 1 else np.int32
 
 
-def _parse(path: str, classes: Sequence[str], allow_empty: bool) -> tuple[list[str], LabelIndex]:
-    """(utterance ids in file order, their label sets) of a ``<utt> <label>[,<label>...]`` file."""
+def _parse(path: str, classes: Sequence[str], allow_empty: bool) -> tuple[StringArray, LabelIndex]:
+    """(utterance ids in file order, their label sets) of a ``<utt> <label>[,<label>...]`` file; no Python
+    object per line outlives its line (see ``datadir.read_scp``)."""
     index = {c: i for i, c in enumerate(classes)}
-    keys: list[str] = []
+    keys = StringArrayBuilder()
     offsets, values = array("q", [0]), array("i")
-    for lineno, utt, value in iter_kv(path, allow_empty_value=allow_empty):
+    for lineno, utt, value in iter_kv(path, allow_empty_value=allow_empty, check_duplicates=False):
         ids = set()
         for label in value.split(","):
             if not label:
@@ -145,12 +147,12 @@ def _parse(path: str, classes: Sequence[str], allow_empty: bool) -> tuple[list[s
         keys.append(utt)
     labels = LabelIndex(np.frombuffer(offsets, np.int64).copy(),
                         np.frombuffer(values, np.int32).astype(_index_dtype(len(classes))), len(classes))
-    return keys, labels
+    return keys.build_unique(path), labels
 
 
-def _align(keys: list[str], labels: LabelIndex, utts: Sequence[str], path: str, what: str) -> LabelIndex:
+def _align(keys: StringArray, labels: LabelIndex, utts: Sequence[str], path: str, what: str) -> LabelIndex:
     """``labels`` reordered to ``utts``; an utterance of ``utts`` without a line is an error naming ``what``."""
-    if len(keys) == len(utts) and all(a == b for a, b in zip(keys, utts)):
+    if keys.equals(utts):
         return labels  # the usual case: both files sorted the same way, one line per clip
     row = {k: i for i, k in enumerate(keys)}
     order = np.fromiter((row.get(u, -1) for u in utts), dtype=np.int64, count=len(utts))
@@ -162,11 +164,12 @@ def _align(keys: list[str], labels: LabelIndex, utts: Sequence[str], path: str, 
 
 
 def read_labels(data_dir: str | os.PathLike, classes: Sequence[str], utts: Optional[Sequence[str]] = None,
-                what: str = "feats.scp") -> tuple[list[str], ClipLabels]:
+                what: str = "feats.scp") -> tuple[Sequence[str], ClipLabels]:
     """Labels of ``utt2label`` (and ``utt2label_known`` when present) as ``(utterance ids, ClipLabels)``.
 
     With ``utts`` the labels follow that order (and the ids returned are ``utts`` itself); an utterance of ``utts``
-    missing from utt2label is an error naming ``what``. Without, the file order. A positive label must be known.
+    missing from utt2label is an error naming ``what``. Without, the file order (the ids as a ``StringArray``).
+    A positive label must be known.
     """
     data_dir = os.fspath(data_dir)
     label_path = os.path.join(data_dir, "utt2label")

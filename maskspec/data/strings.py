@@ -55,6 +55,36 @@ class StringArray:
         pos = np.repeat(starts - offsets[:-1], lengths) + np.arange(offsets[-1], dtype=np.int64)
         return StringArray(self.data[pos], offsets)
 
+    def equals(self, other) -> bool:
+        """Same strings in the same order (compares the buffers when ``other`` is a StringArray too)."""
+        if isinstance(other, StringArray):
+            return np.array_equal(self.offsets, other.offsets) and np.array_equal(self.data, other.data)
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other))
+
+    def first_duplicate(self, hashes: np.ndarray) -> int | None:
+        """Position of the first string equal to an earlier one, or None; ``hashes`` int64 [n] are the
+        strings' ``hash()``, taken while they were read, so no set of n strings is ever built."""
+        order = np.argsort(hashes, kind="stable")
+        h = hashes[order]
+        same = np.flatnonzero(h[1:] == h[:-1])
+        if not same.size:
+            return None
+        # rare: equal hashes; the strings decide (a set per group, for collisions of three or more)
+        starts = same[np.r_[True, np.diff(same) > 1]]
+        found = []
+        for start in starts.tolist():
+            end = start + 1
+            while end + 1 < len(h) and h[end + 1] == h[start]:
+                end += 1
+            seen: set[str] = set()
+            for pos in sorted(order[start:end + 1].tolist()):
+                s = self[pos]
+                if s in seen:
+                    found.append(pos)
+                    break
+                seen.add(s)
+        return min(found) if found else None
+
     @property
     def nbytes(self) -> int:
         return self.data.nbytes + self.offsets.nbytes
@@ -64,15 +94,22 @@ class StringArray:
 
 
 class StringArrayBuilder:
-    """Appends strings into growing byte and offset buffers (no Python object per string is kept)."""
+    """Appends strings into growing byte and offset buffers (no Python object per string is kept), and their
+    ``hash()`` (``hashes``, for ``StringArray.first_duplicate``)."""
 
     def __init__(self):
         self._data = bytearray()
         self._offsets = array("q", [0])
+        self._hashes = array("q")
 
     def append(self, s: str) -> None:
         self._data += s.encode("utf-8")
         self._offsets.append(len(self._data))
+        self._hashes.append(hash(s))
+
+    @property
+    def hashes(self) -> np.ndarray:
+        return np.frombuffer(self._hashes, dtype=np.int64).copy()
 
     def __len__(self) -> int:
         return len(self._offsets) - 1
@@ -82,6 +119,18 @@ class StringArrayBuilder:
         offsets = np.frombuffer(self._offsets, dtype=np.int64).copy()
         self._data, self._offsets = bytearray(), array("q", [0])
         return StringArray(data, offsets)
+
+    def build_unique(self, path: str) -> StringArray:
+        """``build()``, after checking that no string repeats (keys of a data-directory file, one per line:
+        a repeat is an error naming ``path`` and its line)."""
+        from maskspec.data.datadir import DataDirError
+
+        hashes = self.hashes
+        strings = self.build()
+        dup = strings.first_duplicate(hashes)
+        if dup is not None:
+            raise DataDirError(f"{path}:{dup + 1}: duplicate key '{strings[dup]}'")
+        return strings
 
 
 class SpecArray:

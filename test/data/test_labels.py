@@ -100,7 +100,7 @@ def test_single_label_and_no_known(tmp_path):
     (tmp_path / "labels.txt").write_text("a\nb\nc\n")
     (tmp_path / "utt2label").write_text("x b\ny a\nz c\n")
     utts, labels = read_labels(tmp_path, ["a", "b", "c"])
-    assert utts == ["x", "y", "z"] and labels.known is None
+    assert list(utts) == ["x", "y", "z"] and labels.known is None
     np.testing.assert_array_equal(labels.known_mask(), np.ones((3, 3), np.float32))
     assert infer_task_type(labels) == "single_label"
     (tmp_path / "utt2label").write_text("x b,a\ny a\nz c\n")
@@ -141,3 +141,12 @@ def test_workers_get_the_same_items(labelled_dir):
     batches = list(loader)
     assert [u for b in batches for u in b["utt"]] == list(ds.utts)
     np.testing.assert_array_equal(torch.cat([b["target"] for b in batches]).numpy(), ds.labels.targets())
+
+
+def test_first_duplicate_without_a_set_of_keys():
+    keys = StringArray.from_strings(["b", "a", "c", "a", "b"])
+    hashes = np.array([hash(k) for k in keys], np.int64)
+    assert keys.first_duplicate(hashes) == 3  # line 4 repeats "a" before line 5 repeats "b"
+    # colliding hashes: the strings decide
+    assert keys.first_duplicate(np.zeros(5, np.int64)) == 3
+    assert StringArray.from_strings(["x", "y", "z"]).first_duplicate(np.zeros(3, np.int64)) is None
