@@ -14,7 +14,7 @@ from typing import Iterator, Optional, Sequence
 import numpy as np
 
 from maskspec.data.datadir import DataDirError, iter_kv, read_classes
-from maskspec.data.strings import StringArray, StringArrayBuilder
+from maskspec.data.strings import StringArray, StringArrayBuilder, take_runs
 
 # Rows of dense blocks built at once: [4096, 527] float64 is 17 MB.
 BLOCK_ROWS = 4096
@@ -75,11 +75,7 @@ class LabelIndex:
 
     def take(self, order: np.ndarray) -> "LabelIndex":
         """The clips at positions ``order`` (int [m]), in that order."""
-        order = np.asarray(order, dtype=np.int64)
-        starts, lengths = self.offsets[order], self.counts()[order]
-        offsets = np.zeros(len(order) + 1, np.int64)
-        np.cumsum(lengths, out=offsets[1:])
-        where = np.repeat(starts - offsets[:-1], lengths) + np.arange(offsets[-1], dtype=np.int64)
+        offsets, where = take_runs(self.offsets, order)
         return LabelIndex(offsets, self.classes[where], self.num_classes)
 
     def contains(self, other: "LabelIndex") -> np.ndarray:

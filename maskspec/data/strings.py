@@ -14,6 +14,17 @@ from typing import Iterable, Iterator
 import numpy as np
 
 
+def take_runs(offsets: np.ndarray, order: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Runs ``offsets[i]:offsets[i + 1]`` of a flat buffer picked in the order ``order`` (int [m]): the new
+    offsets int64 [m + 1] and the buffer positions int64 [total] to gather (CSR row selection)."""
+    order = np.asarray(order, dtype=np.int64)
+    starts = offsets[order]
+    lengths = offsets[order + 1] - starts
+    new = np.zeros(len(order) + 1, np.int64)
+    np.cumsum(lengths, out=new[1:])
+    return new, np.repeat(starts - new[:-1], lengths) + np.arange(new[-1], dtype=np.int64)
+
+
 class StringArray:
     """An immutable sequence of ``n`` strings: ``data`` uint8 [total bytes] and ``offsets`` int64 [n + 1]
     (string i is ``data[offsets[i]:offsets[i + 1]]``, UTF-8)."""
@@ -46,13 +57,7 @@ class StringArray:
 
     def take(self, order: np.ndarray) -> "StringArray":
         """The strings at positions ``order`` (int [m]), in that order."""
-        order = np.asarray(order, dtype=np.int64)
-        starts, ends = self.offsets[order], self.offsets[order + 1]
-        lengths = ends - starts
-        offsets = np.zeros(len(order) + 1, np.int64)
-        np.cumsum(lengths, out=offsets[1:])
-        # byte positions of the picked strings, one run per string
-        pos = np.repeat(starts - offsets[:-1], lengths) + np.arange(offsets[-1], dtype=np.int64)
+        offsets, pos = take_runs(self.offsets, order)
         return StringArray(self.data[pos], offsets)
 
     def equals(self, other) -> bool:
