@@ -180,6 +180,10 @@ def test_shipped_configs_parse():
     base = build_parser().parse_args(["--config", str(BASE_YAML), "--train_data", "d", "--exp_dir", "e"])
     assert (base.model, base.mask_ratio, base.num_frames, base.effective_batch_size) == ("base", 0.75, 992, 512)
     assert base.betas == [0.9, 0.95] and base.norm_pix_loss is True and base.clip_grad is None
+    for conf in (BASE_YAML.parent / "pretrain_base_efficient.yaml",
+                 REPO / "egs" / "mini" / "conf" / "pretrain_mini_efficient.yaml"):
+        efficient = build_parser().parse_args(["--config", str(conf), "--train_data", "d", "--exp_dir", "e"])
+        assert (efficient.num_masks, efficient.mask_type, efficient.mask_ratio) == (1, "random", 0.75), conf
     tiny = build_parser().parse_args(["--config", str(TINY_YAML), "--train_data", "d", "--exp_dir", "e"])
     assert tiny.model_conf["depth"] == 2 and tiny.amp == "fp32"
 
