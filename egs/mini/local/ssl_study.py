@@ -52,8 +52,10 @@ VARIANTS = {
     "k4_inverse_block_b8": ({"num_masks": 4, "mask_type": "inverse_block"}, 8,
                             "inverse block 2x2, 75 %, 4 views of 8 clips (the steps of batch 32)"),
     "ratio875": ({"mask_ratio": 0.875}, 128, "random 87.5 %, 1 view, batch 128"),
+    "dec32": ({"decoder_embed_dim": 32}, 128, "random 75 %, decoder 32 wide instead of 64, batch 128"),
 }
-DEFAULT_PLAN = "paper:1,1/3,1/6 k4_random:1/3 k4_inverse_block:1/3 block:1/3 b32:1/3 k4_inverse_block_b8:1/3"
+DEFAULT_PLAN = ("paper:1,1/3,1/6 k4_random:1/3 k4_inverse_block:1/3 block:1/3 b32:1/3 k4_inverse_block_b8:1/3 "
+                "ratio875:1/3 dec32:1/3")
 
 
 def parse_plan(text: str) -> list[tuple[str, Fraction]]:
