@@ -19,12 +19,23 @@ class DataDirError(ValueError):
     """A malformed data-directory file; the message names the file and line."""
 
 
+def build_unique_keys(keys: StringArrayBuilder, path: str | os.PathLike) -> StringArray:
+    """``keys.build()``, after checking that no key of the data-directory file ``path`` (one per line, in the
+    order they were added) repeats: a repeat is an error naming ``path`` and its line."""
+    hashes = keys.hashes
+    strings = keys.build()
+    dup = strings.first_duplicate(hashes)
+    if dup is not None:
+        raise DataDirError(f"{path}:{dup + 1}: duplicate key '{strings[dup]}'")
+    return strings
+
+
 def iter_kv(path: str | os.PathLike, allow_empty_value: bool = False,
             check_duplicates: bool = True) -> Iterator[tuple[int, str, str]]:
     """Yield ``(line_number, key, value)`` for ``<key> <value...>`` lines (value = rest of the line, stripped).
 
     Raises DataDirError on a missing file, an empty line, a duplicate key or (unless allowed) an empty value.
-    ``check_duplicates`` False: the caller checks keys itself (``StringArrayBuilder.build_unique``) instead of
+    ``check_duplicates`` False: the caller checks keys itself (``build_unique_keys``) instead of
     a set of every key here.
     """
     path = os.fspath(path)
@@ -62,7 +73,7 @@ def read_scp(path: str | os.PathLike) -> tuple[StringArray, SpecArray]:
     for _, key, value in iter_kv(path, check_duplicates=False):
         utts.append(key)
         specs.append(value)
-    return utts.build_unique(path), specs.build()
+    return build_unique_keys(utts, path), specs.build()
 
 
 def sort_key(key: str) -> bytes:

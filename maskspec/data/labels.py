@@ -13,7 +13,7 @@ from typing import Iterator, Optional, Sequence
 
 import numpy as np
 
-from maskspec.data.datadir import DataDirError, iter_kv, read_classes
+from maskspec.data.datadir import DataDirError, build_unique_keys, iter_kv, read_classes
 from maskspec.data.strings import StringArray, StringArrayBuilder, take_runs
 
 # Rows of dense blocks built at once: [4096, 527] float64 is 17 MB.
@@ -143,7 +143,7 @@ def _parse(path: str, classes: Sequence[str], allow_empty: bool) -> tuple[String
         keys.append(utt)
     labels = LabelIndex(np.frombuffer(offsets, np.int64).copy(),
                         np.frombuffer(values, np.int32).astype(_index_dtype(len(classes))), len(classes))
-    return keys.build_unique(path), labels
+    return build_unique_keys(keys, path), labels
 
 
 def _align(keys: StringArray, labels: LabelIndex, utts: Sequence[str], path: str, what: str) -> LabelIndex:

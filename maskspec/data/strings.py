@@ -125,18 +125,6 @@ class StringArrayBuilder:
         self._data, self._offsets = bytearray(), array("q", [0])
         return StringArray(data, offsets)
 
-    def build_unique(self, path: str) -> StringArray:
-        """``build()``, after checking that no string repeats (keys of a data-directory file, one per line:
-        a repeat is an error naming ``path`` and its line)."""
-        from maskspec.data.datadir import DataDirError
-
-        hashes = self.hashes
-        strings = self.build()
-        dup = strings.first_duplicate(hashes)
-        if dup is not None:
-            raise DataDirError(f"{path}:{dup + 1}: duplicate key '{strings[dup]}'")
-        return strings
-
 
 class SpecArray:
     """feats.scp values ``<file>:<locator>`` (ark byte offset or HDF5 key) of ``n`` clips: the few distinct files
