@@ -19,6 +19,7 @@ import argparse
 import json
 import math
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -108,15 +109,27 @@ class Study:
 
     @staticmethod
     def write_configs(variants) -> None:
+        """A variant's option that the base config sets is changed on its line (a single-field option would win
+        over model_conf); the others are appended as model_conf."""
         with open(PRETRAIN_CONFIG) as f:
             base = f.read()
         for variant in variants:
             path = Study.config_of(variant)
-            if path != PRETRAIN_CONFIG:
-                os.makedirs(os.path.dirname(path), exist_ok=True)
-                with atomic_open(path) as f:
-                    f.write(f"{base}\n# local/ssl_study.py variant {variant}: {VARIANTS[variant][2]}\n"
-                            f"model_conf: {json.dumps(VARIANTS[variant][0])}\n")
+            if path == PRETRAIN_CONFIG:
+                continue
+            text, model_conf = base, {}
+            for key, value in VARIANTS[variant][0].items():
+                line = re.compile(rf"^{key}:.*$", re.MULTILINE)
+                if line.search(text):
+                    text = line.sub(f"{key}: {json.dumps(value)}", text)
+                else:
+                    model_conf[key] = value
+            text += f"\n# local/ssl_study.py variant {variant}: {VARIANTS[variant][2]}\n"
+            if model_conf:
+                text += f"model_conf: {json.dumps(model_conf)}\n"
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            with atomic_open(path) as f:
+                f.write(text)
 
     def jobs(self, plan, seeds) -> list[dict]:
         out = []
