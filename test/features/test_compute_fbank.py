@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import REPO, direct_fbank
+from audio_helpers import REPO, direct_fbank
 from maskspec.bin.compute_fbank import main
 from maskspec.data.datadir import read_kv
 from maskspec.data.feats import FeatWriter, load_feat

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import direct_fbank, sine_wave
+from audio_helpers import direct_fbank, sine_wave
 from maskspec.features.fbank import FbankConfig, FbankError, compute_fbank, prepare_waveform
 
 CONF = Path(__file__).resolve().parents[2] / "egs" / "TEMPLATE" / "conf"

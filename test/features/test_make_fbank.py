@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import REPO, UTILS, make_wav
+from audio_helpers import REPO, UTILS, make_wav
 from maskspec.data.datadir import read_kv
 from maskspec.data.feats import load_feat
 from maskspec.features.fbank import FbankConfig, compute_fbank
