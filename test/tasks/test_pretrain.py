@@ -234,3 +234,24 @@ def test_k_views_resume_exactly(corpus, tmp_path):
     for exp in (ref, split):
         last = read_history(str(exp))[-1]
         assert last["flops_per_step"] == pytest.approx(per_step) and last["train_flops"] == pytest.approx(6 * per_step)
+
+
+def test_efficient_configs_spend_the_paper_configs_pretraining_flops():
+    """The efficient configs are the lighter decoder at equal compute (issue 14's study): per-clip FLOPs x epochs
+    within 2 % below the paper config's, and a narrower decoder than it."""
+    from maskspec.bin.pretrain import build_parser
+    from maskspec.models.flops import pretrain_flops_per_clip
+    from maskspec.train.model_options import model_field_options, resolve_model_options
+
+    def cost(conf: Path, mel: int):
+        args = build_parser().parse_args(["--config", str(conf), "--train_data", "d", "--exp_dir", "e"])
+        cfg = resolve_model_options(args, args.model, [n for n, _ in model_field_options()], mel)
+        return pretrain_flops_per_clip(cfg, cfg.num_frames) * args.epochs, cfg
+
+    for paper, mel in ((BASE_YAML, 128), (REPO / "egs" / "mini" / "conf" / "pretrain_mini.yaml", 64)):
+        efficient = paper.parent / paper.name.replace(".yaml", "_efficient.yaml")
+        (paper_flops, paper_cfg), (flops, cfg) = cost(paper, mel), cost(efficient, mel)
+        assert 0.98 <= flops / paper_flops <= 1.0, (efficient, flops / paper_flops)
+        assert cfg.decoder_embed_dim == paper_cfg.decoder_embed_dim // 2, efficient
+        assert (cfg.embed_dim, cfg.depth, cfg.decoder_depth) == (paper_cfg.embed_dim, paper_cfg.depth,
+                                                                   paper_cfg.decoder_depth), efficient

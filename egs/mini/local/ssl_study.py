@@ -56,7 +56,7 @@ VARIANTS = {
     "dec32": ({"decoder_embed_dim": 32}, 128, "random 75 %, decoder 32 wide instead of 64, batch 128"),
 }
 DEFAULT_PLAN = ("paper:1,1/3,1/6 k4_random:1/3 k4_inverse_block:1/3 block:1/3 b32:1/3 k4_inverse_block_b8:1/3 "
-                "ratio875:1/3 dec32:1/3")
+                "ratio875:1/3 dec32:1/3 b32:1 dec32:1")
 
 
 def parse_plan(text: str) -> list[tuple[str, Fraction]]:
