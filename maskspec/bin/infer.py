@@ -72,13 +72,14 @@ def run(args) -> int:
     if args.hop_frames is not None and args.hop_frames < 1:
         raise UsageError(f"--hop_frames must be at least 1, got {args.hop_frames}")
     device = select_device(args.device)
-    if load_model_file(args.model)["kind"] == "ctc":  # a speech recogniser: one transcript per file
+    mf = load_model_file(args.model)
+    if mf["kind"] == "ctc":  # a speech recogniser: one transcript per file
         from maskspec.tasks.ctc_score import load_ctc_model
 
-        model, mf, mf["tokenizer"] = load_ctc_model(args.model, device)
+        model, mf, mf["tokenizer"] = load_ctc_model(args.model, device, mf)
         work = transcribe_file
     else:
-        model, mf = load_classifier(args.model, device)
+        model, mf = load_classifier(args.model, device, mf)
         work = label_file
     records, failed = [], 0
     for path in args.files:

@@ -137,11 +137,12 @@ def write_outputs(output_dir: str, utts: Sequence[str], classes: Sequence[str], 
 
 def score(args) -> Optional[dict]:
     device = select_device(args.device)
-    if load_model_file(args.model)["kind"] == "ctc":  # a speech recogniser: WER/CER instead of class scores
+    mf = load_model_file(args.model)
+    if mf["kind"] == "ctc":  # a speech recogniser: WER/CER instead of class scores
         from maskspec.tasks.ctc_score import score_ctc
 
-        return score_ctc(args, device)
-    model, mf = load_classifier(args.model, device)
+        return score_ctc(args, device, mf)
+    model, mf = load_classifier(args.model, device, mf)
     classes = mf["classes"]
     labelled = os.path.isfile(os.path.join(args.data, "utt2label"))
     if labelled and os.path.isfile(os.path.join(args.data, "labels.txt")):

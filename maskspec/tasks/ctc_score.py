@@ -27,11 +27,12 @@ from maskspec.utils.atomic import atomic_open
 logger = logging.getLogger("maskspec.score")
 
 
-def load_ctc_model(path: str, device: torch.device):
-    """(CTCModel in eval mode on ``device``, model file dict, Tokenizer)."""
+def load_ctc_model(path: str, device: torch.device, mf: Optional[dict] = None):
+    """(CTCModel in eval mode on ``device``, model file dict, Tokenizer); ``mf``: the file's dict when the caller
+    has read it already (it is not read again)."""
     from maskspec.models.model_file import ModelFileError, build_model, load_model_file
 
-    mf = load_model_file(path)
+    mf = load_model_file(path) if mf is None else mf
     if mf["kind"] != "ctc":
         raise ModelFileError(f"{path}: a {mf['kind']} model, not a speech recogniser (kind ctc)")
     return build_model(mf).to(device), mf, Tokenizer.from_dict(mf["extra"]["tokenizer"])
@@ -84,8 +85,8 @@ def results_markdown(results: dict, worst: list[tuple[str, float]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def score_ctc(args, device: torch.device) -> Optional[dict]:
-    model, mf, tokenizer = load_ctc_model(args.model, device)
+def score_ctc(args, device: torch.device, mf: Optional[dict] = None) -> Optional[dict]:
+    model, mf, tokenizer = load_ctc_model(args.model, device, mf)
     dataset = SpeechDataset(args.data, tokenizer, mf["stats"], mf["normalize"])
     decoding = "greedy" if args.beam_size <= 1 else f"prefix beam search, beam {args.beam_size}"
     logger.info("decoding %d utterances of %s with %s (%s, %d units) on %s", len(dataset), args.data, args.model,
