@@ -209,6 +209,14 @@ def convert(sd: Mapping[str, torch.Tensor], fmt: str, *, num_mel_bins: int = 128
         out[dst] = (sd[src] if value is None else value).detach().float().clone()
         used.add(src)
 
+    def take_blocks(prefix: str, dst_prefix: str, count: int, shapes: dict) -> None:
+        """The transformer blocks ``<prefix>.<i>.<part>`` (encoder or decoder: the same parts and names)."""
+        for i in range(count):
+            for part in _BLOCK_PARTS:
+                if part in _OPTIONAL_BLOCK_PARTS and not cfg["qkv_bias"]:
+                    continue
+                take(f"{prefix}.{i}.{part}", f"{dst_prefix}.{i}.{part}", shapes[part])
+
     def positions(table: torch.Tensor) -> torch.Tensor:
         """[L, D'] rows in the source's token order -> ours (row-major (f, t))."""
         if not time_major:
@@ -221,12 +229,7 @@ def convert(sd: Mapping[str, torch.Tensor], fmt: str, *, num_mel_bins: int = 128
     pe = sd["pos_embed"][0]
     take("cls_token", "encoder.cls_token", (1, 1, d), sd["cls_token"] + pe[0])
     take("pos_embed", "encoder.pos_embed.table", (1, n_pos + 1, d), positions(pe[1:]))
-    shapes = _block_shapes(d, mlp_hidden)
-    for i in range(depth):
-        for part in _BLOCK_PARTS:
-            if part in _OPTIONAL_BLOCK_PARTS and not cfg["qkv_bias"]:
-                continue
-            take(f"blocks.{i}.{part}", f"encoder.blocks.{i}.{part}", shapes[part])
+    take_blocks("blocks", "encoder.blocks", depth, _block_shapes(d, mlp_hidden))
     if final_norm:
         take("norm.weight", "encoder.norm.weight", (d,))
         take("norm.bias", "encoder.norm.bias", (d,))
@@ -258,11 +261,7 @@ def convert(sd: Mapping[str, torch.Tensor], fmt: str, *, num_mel_bins: int = 128
         if "decoder_blocks.0.mlp.fc1.weight" in sd and sd["decoder_blocks.0.mlp.fc1.weight"].shape[0] != dhidden:
             raise CheckpointImportError(f"{where}: decoder MLP width differs from the encoder's ratio "
                                         f"{cfg['mlp_ratio']}, which our config shares between them")
-        for i in range(dec_depth):
-            for part in _BLOCK_PARTS:
-                if part in _OPTIONAL_BLOCK_PARTS and not cfg["qkv_bias"]:
-                    continue
-                take(f"decoder_blocks.{i}.{part}", f"decoder_blocks.{i}.{part}", dshapes[part])
+        take_blocks("decoder_blocks", "decoder_blocks", dec_depth, dshapes)
         take("decoder_norm.weight", "decoder_norm.weight", (dd,))
         take("decoder_norm.bias", "decoder_norm.bias", (dd,))
         take("decoder_pred.weight", "decoder_pred.weight", (p * p, dd))
