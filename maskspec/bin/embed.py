@@ -8,7 +8,7 @@ extension). Audio of any rate, channel count and length is turned into the model
 Output (``--filetype ark``: Kaldi ark + scp; ``hdf5``: .h5 + scp; read back with ``maskspec.data.feats.load_feat``):
 
 * ``--level scene``: ``P.scene.ark`` / ``P.scene.scp``, one ``[1, D]`` matrix per utterance (mean-pooled
-  encoder tokens; see ``maskspec.inference.embed``).
+  encoder tokens, or the cls token of a cls-pooled classifier; see ``maskspec.inference.embed``).
 * ``--level frame``: ``P.frame.ark`` / ``P.frame.scp``, one ``[n_t, D]`` matrix per utterance (one row per
   16-frame patch column, windows of the model's input length, hop = window), and ``P.timestamps`` with lines
   ``<utt> t_0 t_1 ... t_{n_t-1}``: the column centres in milliseconds from the start of the utterance.
@@ -186,9 +186,9 @@ def run(args, embedder, items) -> int:
                 feats.append(x)
             if not utts:
                 continue
-            for utt, cols in zip(utts, embedder.columns(feats)):
+            for utt, (cols, scene) in zip(utts, embedder.embed(feats)):
                 if scene_w is not None:
-                    scene_w.write(utt, embedder.pool(cols).unsqueeze(0).cpu().numpy())
+                    scene_w.write(utt, scene.unsqueeze(0).cpu().numpy())
                 if frame_w is not None:
                     frame_w.write(utt, cols.cpu().numpy())
                     stamps[utt] = ms_text(embedder.times_ms(cols.shape[0]).numpy())

@@ -2,14 +2,16 @@
 
 Which network gives the embeddings:
 
-* kind "classifier" (fine-tuned): its encoder; the scene embedding is ``AudioClassifier.embed``'s vector (patch
-  tokens averaged, then ``fc_norm``), the input of the classification head.
+* kind "classifier" (fine-tuned): its encoder; the scene embedding is ``AudioClassifier.embed``'s vector, the
+  input of the classification head: patch tokens averaged, then ``fc_norm``; for a cls-pooled classifier
+  (``pool: cls``, e.g. an imported tagger that reads its cls token) the encoder's cls token.
 * kind "pretrain": the encoder of the pre-training model, without masking (mask_ratio 0); the scene embedding
   is the plain average of the patch tokens (a pre-training model has no ``fc_norm``).
 
 Frame level: the encoder's patch tokens ``[F_p, T_p, D]`` averaged over frequency give one ``D`` vector per
 ``p``-frame column (``AudioClassifier.frame_embed``); the scene vector is the average of all columns (= of all
-patch tokens), then ``fc_norm`` for a classifier.
+patch tokens), then ``fc_norm`` for a classifier; with cls pooling it is the cls token (averaged over the
+windows of a long clip, each weighted by its number of columns).
 
 Any length, windows and padding (documented choices):
 
@@ -102,6 +104,8 @@ class Embedder(nn.Module):
         self.pad_to_window = cfg.pos_embed == "interpolate"
         self.batch_windows = batch_windows
         self.fbank = model_fbank(model_file) if model_file.get("fbank_config") is not None else None
+        # the scene vector is the cls token (the head's input of a cls-pooled classifier), not the column mean
+        self.scene_from_cls = self.kind == "classifier" and cfg.pool == "cls"
 
     @property
     def device(self) -> torch.device:
@@ -138,14 +142,26 @@ class Embedder(nn.Module):
 
         ``feats``: a list of normalised [T_i, F] clips (numpy or torch) or a [N, T, F] batch.
         """
+        return self._encode(feats)[0]
+
+    @torch.no_grad()
+    def embed(self, feats: Feats) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """(frame-level [n_t_i, D], scene [D]) of each clip, from one pass of the encoder."""
+        cols, cls = self._encode(feats)
+        return [(c, self.pool(c, k)) for c, k in zip(cols, cls)]
+
+    def _encode(self, feats: Feats) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """Columns [n_t_i, D] of each clip and its cls token [D] (averaged over its windows, weighted by the
+        columns each window gives)."""
         clips = self._clips(feats)
         p, w_cols = self.patch_size, self.window_frames // self.patch_size
         # Windows grouped by their input length: (clip index, first column, columns kept, input) per length.
         groups: dict[int, list[tuple[int, int, int, torch.Tensor]]] = {}
-        out = []
+        out, cls = [], []
         for i, x in enumerate(clips):
             n_t = self.num_columns(x.shape[0])
             out.append(x.new_empty(n_t, self.embed_dim))
+            cls.append(x.new_zeros(self.embed_dim))
             for c0 in range(0, n_t, w_cols):
                 cols = min(w_cols, n_t - c0)
                 length = self.window_frames if self.pad_to_window else cols * p
@@ -156,19 +172,29 @@ class Embedder(nn.Module):
         for items in groups.values():
             for s in range(0, len(items), self.batch_windows):
                 chunk = items[s: s + self.batch_windows]
-                emb = self.net.frame_embed(torch.stack([piece for *_, piece in chunk]))  # [B, L/p, D]
-                for (i, c0, cols, _), e in zip(chunk, emb):
+                x = torch.stack([piece for *_, piece in chunk])
+                tokens, _, _ = self.net.encoder(x)  # as AudioClassifier.frame_embed, keeping the cls token
+                f_p, t_p = self.net.encoder.grid(x.shape[1])
+                emb = tokens[:, 1:].reshape(x.shape[0], f_p, t_p, -1).mean(dim=1)  # [B, L/p, D]
+                for (i, c0, cols, _), e, c in zip(chunk, emb, tokens[:, 0]):
                     out[i][c0: c0 + cols] = e[:cols]
-        return out
+                    cls[i] += c * (cols / out[i].shape[0])
+        return out, cls
 
-    def pool(self, columns: torch.Tensor) -> torch.Tensor:
-        """Scene embedding [D] of one clip from its columns [n_t, D]: their mean, then fc_norm (classifier)."""
+    def pool(self, columns: torch.Tensor, cls: torch.Tensor | None = None) -> torch.Tensor:
+        """Scene embedding [D] of one clip from its columns [n_t, D]: their mean, then fc_norm (classifier); a
+        cls-pooled classifier (``scene_from_cls``) takes its cls token ``cls`` [D] instead."""
         with torch.no_grad():
+            if self.scene_from_cls:
+                if cls is None:
+                    raise ValueError("embed: a cls-pooled model's scene embedding is its cls token; use "
+                                     "Embedder.embed or Embedder.scene")
+                return self.net.fc_norm(cls)
             return self.net.fc_norm(columns.mean(dim=0))
 
     def scene(self, feats: Feats) -> torch.Tensor:
         """[N, D] float32 scene embeddings of N clips (list of [T_i, F] or a [N, T, F] batch)."""
-        return torch.stack([self.pool(c) for c in self.columns(feats)])
+        return torch.stack([scene for _, scene in self.embed(feats)])
 
     def timestamps(self, feats: Feats) -> tuple[torch.Tensor, torch.Tensor]:
         """(embeddings [N, n_t, D] float32, timestamps [N, n_t] float32 ms) for clips with the same number of

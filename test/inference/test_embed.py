@@ -15,13 +15,13 @@ MEL = 32
 WINDOW = 64  # frames: 4 patch columns per window
 
 
-def tiny_model_file(path, kind="pretrain", pos_embed="extend", fbank_config=None):
+def tiny_model_file(path, kind="pretrain", pos_embed="extend", fbank_config=None, **options):
     """A random tiny model file (16 kHz, 32 mel bins, 64-frame windows) and the network it holds."""
     torch.manual_seed(0)
     cfg = model_config("tiny", embed_dim=32, depth=2, num_heads=2, num_mel_bins=MEL, num_frames=WINDOW,
-                       decoder_embed_dim=16, decoder_depth=1, decoder_num_heads=2, pos_embed=pos_embed)
+                       decoder_embed_dim=16, decoder_depth=1, decoder_num_heads=2, pos_embed=pos_embed, **options)
     net = MaskSpecModel(cfg) if kind == "pretrain" else AudioClassifier(cfg, 3)
-    if kind == "classifier":  # non-trivial fc_norm, so a missing fc_norm would show
+    if kind == "classifier" and cfg.pool == "mean":  # non-trivial fc_norm, so a missing fc_norm would show
         torch.nn.init.normal_(net.fc_norm.weight, 1.0, 0.5)
         torch.nn.init.normal_(net.fc_norm.bias, 0.0, 0.5)
     rng = np.random.default_rng(0)
@@ -122,6 +122,24 @@ def test_classifier_embeddings_match_its_own_methods(tmp_path):
     long = torch.randn(200, MEL)
     (cols,) = emb.columns([long])
     assert torch.allclose(emb.scene([long])[0], clf.fc_norm(cols.mean(0)), atol=1e-5)
+
+
+def test_cls_pooled_classifier_scene_is_its_cls_token(tmp_path):
+    mf, clf = tiny_model_file(tmp_path / "cls.pt", kind="classifier", pool="cls")
+    emb = Embedder(mf)
+    x = torch.randn(3, WINDOW, MEL)
+    want = clf.encoder(x)[0][:, 0]
+    assert torch.allclose(clf.embed(x), want)  # the head's input is the cls token
+    assert torch.allclose(emb.scene(x), want, atol=1e-5)
+    assert not torch.allclose(emb.scene(x), emb.columns(x)[0].mean(0), atol=1e-2)
+    (cols, scene), = emb.embed([x[0]])
+    assert torch.allclose(scene, want[0], atol=1e-5) and torch.allclose(cols, clf.frame_embed(x[:1])[0], atol=1e-5)
+    # a clip of two windows (4 + 2 columns): the cls tokens weighted by the columns each window gives
+    long = torch.randn(96, MEL)
+    parts = [clf.encoder(long[None, :64])[0][0, 0], clf.encoder(long[None, 64:])[0][0, 0]]
+    assert torch.allclose(emb.scene([long])[0], (4 * parts[0] + 2 * parts[1]) / 6, atol=1e-5)
+    with pytest.raises(ValueError, match="cls token"):
+        emb.pool(cols)
 
 
 def test_interpolate_positions_pad_the_last_window(tmp_path):
