@@ -14,8 +14,9 @@ from maskspec.utils.fields import check_field_types, check_fields
 
 POS_EMBED_MODES = ("extend", "interpolate", "learned")
 POOL_MODES = ("mean", "cls")
-# Pre-training masks (maskspec.models.block_masking): uniform, hidden rectangles, visible rectangles.
-MASK_TYPES = ("random", "block", "inverse_block")
+# Pre-training masks (maskspec.models.block_masking): uniform, hidden rectangles, visible rectangles, hidden
+# spans of whole patch columns (time spans, as wav2vec 2.0 / HuBERT / data2vec mask speech).
+MASK_TYPES = ("random", "block", "inverse_block", "time_span")
 
 # Encoder sizes: (embed_dim, depth, num_heads). Tiny and Small are the standard ViT sizes; the paper's
 # code defines only Base. The decoder (512/8/16) is the same for every size.
@@ -79,18 +80,28 @@ class ModelConfig:
     mask_type: str = "random"
     mask_block_freq: int = 2
     mask_block_time: int = 2
+    # Patch shape (frequency x time): 0 = patch_size, so the default is square. Frame patches (e.g. 128x2 or
+    # 64x4: patch_freq = the mel bins) give one token per patch_time frames, the shape SSAST found best for
+    # speech. `time_span` masks hide spans of mask_span patch columns (a mask_ratio share of the patches).
+    patch_freq: int = 0
+    patch_time: int = 0
+    mask_span: int = 5
 
     def __post_init__(self) -> None:
         # "mlp_ratio: 4" in YAML becomes 4.0: stored values are plain Python numbers of the annotated type
         check_field_types(self, "model config:", coerce=True)
         for name in ("patch_size", "num_mel_bins", "num_frames", "embed_dim", "depth", "num_heads",
                      "decoder_embed_dim", "decoder_depth", "decoder_num_heads", "num_masks", "mask_block_freq",
-                     "mask_block_time"):
+                     "mask_block_time", "mask_span"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"model config: {name} must be positive, got {getattr(self, name)}")
-        if self.num_mel_bins < self.patch_size or self.num_frames < self.patch_size:
+        for name in ("patch_freq", "patch_time"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"model config: {name} must be positive (or 0: patch_size), got {getattr(self, name)}")
+        pf, pt = self.patch_shape
+        if self.num_mel_bins < pf or self.num_frames < pt:
             raise ValueError(f"model config: num_mel_bins ({self.num_mel_bins}) and num_frames "
-                             f"({self.num_frames}) must be at least patch_size ({self.patch_size})")
+                             f"({self.num_frames}) must be at least patch_size (a patch: {pf} bins x {pt} frames)")
         for dim, heads in (("embed_dim", "num_heads"), ("decoder_embed_dim", "decoder_num_heads")):
             if getattr(self, dim) % getattr(self, heads):
                 raise ValueError(f"model config: {dim} ({getattr(self, dim)}) must be divisible by "
@@ -111,9 +122,15 @@ class ModelConfig:
             raise ValueError(f"model config: pool must be one of {POOL_MODES}, got {self.pool!r}")
 
     @property
+    def patch_shape(self) -> tuple[int, int]:
+        """(mel bins, frames) of one patch: (patch_freq, patch_time), either defaulting to patch_size."""
+        return self.patch_freq or self.patch_size, self.patch_time or self.patch_size
+
+    @property
     def grid(self) -> tuple[int, int]:
         """Patch grid (F_p, T_p) of the pre-training input size."""
-        return self.num_mel_bins // self.patch_size, self.num_frames // self.patch_size
+        pf, pt = self.patch_shape
+        return self.num_mel_bins // pf, self.num_frames // pt
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
