@@ -70,8 +70,9 @@ def build_parser():
     c.add_argument("--token_list", type=str_or_none, default=None, help="tokens.txt of the token-list step")
     c.add_argument("--bpemodel", type=str_or_none, default=None,
                    help="sentencepiece model beside tokens.txt (none: character units)")
-    c.add_argument("--ctc_upsample", type=int, default=4,
-                   help="output steps per 16-frame patch column (4: one per 40 ms)")
+    c.add_argument("--ctc_upsample", type=int, default=0,
+                   help="output steps per patch column (0: patch_time // 4, at least 1: 4 for 16x16 patches, one "
+                        "step per token for frame patches such as 64x4)")
     a = p.add_argument_group("augmentation (training only)")
     a.add_argument("--mixup", type=float, default=0.0, help="mixup Beta(alpha, alpha); 0: off")
     a.add_argument("--mixup_prob", type=float, default=1.0, help="share of batches mixed")
@@ -107,7 +108,7 @@ def check_args(args) -> None:
         (min(args.freqm, args.timem, args.num_freq_masks, args.num_time_masks, args.time_shift, args.patch_drop) >= 0,
          "augmentation sizes must not be negative"),
         (args.valid_hop_frames is None or args.valid_hop_frames >= 1, "--valid_hop_frames must be >= 1"),
-        (args.ctc_upsample >= 1, "--ctc_upsample must be at least 1"),
+        (args.ctc_upsample >= 0, "--ctc_upsample must be at least 1 (or 0: automatic)"),
         (args.task_type != "ctc" or not (args.mixup or args.time_shift or args.balanced_sampling or args.patch_drop),
          "--task_type ctc: --mixup, --time_shift, --balanced_sampling and --patch_drop do not apply to transcripts"),
     ]

@@ -8,6 +8,10 @@ L_keep patches with the lowest scores, so any score gives exactly ``num_keep(L, 
   hole by copying its neighbours.
 * ``inverse_block``: the *visible* patches form such rectangles (EAT, Chen et al. 2024: "inverse block"),
   everything around them is hidden.
+* ``time_span``: the hidden patches form spans of whole patch columns (every frequency row), ``block[1]`` columns
+  long, at uniform start positions (they may overlap and merge), as wav2vec 2.0, HuBERT and data2vec mask speech:
+  a ``block`` mask whose rectangles are as tall as the grid, the last span cut column by column (at most one column
+  partly hidden). ``block[0]`` is ignored.
 
 Rectangles are placed one after another at uniform positions inside the grid (they may overlap); each patch
 gets the round in which a rectangle first covered it, plus uniform noise in [0, 1). Sorting by that score takes
@@ -73,6 +77,13 @@ def mask_scores(n: int, grid: tuple[int, int], mask_type: str, block: tuple[int,
     noise = rand((n, grid[0] * grid[1]), generator, device)
     if mask_type == "random":
         return noise
+    if mask_type == "time_span":
+        # spans as tall as the grid; within a span, whole columns first (the cut one keeps its earlier columns
+        # visible), so at most one column of a view is partly hidden
+        block = (grid[0], block[1])
+        first = first_cover_round(n, grid, block, generator, device).to(noise.dtype)
+        column = torch.arange(grid[1], device=device, dtype=noise.dtype).repeat(grid[0])
+        return block_rounds(grid, block) - first + (column + noise) / grid[1]
     first = first_cover_round(n, grid, block, generator, device).to(noise.dtype)
     if mask_type == "inverse_block":
         return first + noise  # rectangles placed first are visible

@@ -2,7 +2,7 @@
 
 The encoder keeps its own final LayerNorm (pre-trained weights); `fc_norm` then normalises the pooled vector.
 Imported checkpoints may instead pool without the encoder's final norm (`cfg.final_norm` false, timm's global
-pool) or read the cls token with no fc_norm (`cfg.pool == "cls"`).
+pool) or read the cls token with no fc_norm (`cfg.pool == "cls"`), or with it (`cfg.cls_fc_norm`, EAT).
 """
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from torch import nn
 
 from maskspec.models.configs import ModelConfig
 from maskspec.models.encoder import MaskSpecEncoder
-from maskspec.models.transformer import LAYER_NORM_EPS
 
 logger = logging.getLogger(__name__)
 
@@ -31,23 +30,33 @@ class AudioClassifier(nn.Module):
         self.cfg = cfg
         self.num_classes = num_classes
         self.encoder = MaskSpecEncoder(cfg)
-        self.fc_norm = nn.LayerNorm(cfg.embed_dim, eps=LAYER_NORM_EPS) if cfg.pool == "mean" else nn.Identity()
+        has_fc_norm = cfg.pool == "mean" or cfg.cls_fc_norm
+        self.fc_norm = nn.LayerNorm(cfg.embed_dim, eps=cfg.fc_norm_eps) if has_fc_norm else nn.Identity()
         self.head = nn.Linear(cfg.embed_dim, num_classes)
         nn.init.trunc_normal_(self.head.weight, std=HEAD_INIT_STD, a=-2 * HEAD_INIT_STD, b=2 * HEAD_INIT_STD)
         nn.init.zeros_(self.head.bias)
 
-    def embed(self, x: torch.Tensor, num_drop: int = 0, generator: Optional[torch.Generator] = None) -> torch.Tensor:
+    def embed(self, x: torch.Tensor, num_drop: int = 0, generator: Optional[torch.Generator] = None,
+              num_frames: Optional[torch.Tensor] = None) -> torch.Tensor:
         """[B, T, F] -> [B, D] clip embedding: patch tokens (not cls) averaged, then fc_norm (pool "cls": the
-        cls token)."""
-        tokens, _, _ = self.encoder(x, num_drop=num_drop, generator=generator)
-        return self.fc_norm(tokens[:, 0] if self.cfg.pool == "cls" else tokens[:, 1:].mean(dim=1))
+        cls token). ``num_frames`` [B]: valid frames of zero-padded clips; padding is masked out of attention
+        and of the average."""
+        tokens, _, _, valid = self.encoder.encode(x, num_drop=num_drop, generator=generator, num_frames=num_frames)
+        if self.cfg.pool == "cls":
+            return self.fc_norm(tokens[:, 0])
+        if valid is None:
+            return self.fc_norm(tokens[:, 1:].mean(dim=1))
+        w = valid[:, 1:].unsqueeze(-1).to(tokens.dtype)
+        return self.fc_norm((tokens[:, 1:] * w).sum(dim=1) / w.sum(dim=1))
 
-    def forward(self, x: torch.Tensor, num_drop: int = 0, generator: Optional[torch.Generator] = None) -> torch.Tensor:
-        """[B, T, F] -> logits [B, C]; num_drop > 0 drops that many random patches per sample (patch-out)."""
-        return self.head(self.embed(x, num_drop, generator))
+    def forward(self, x: torch.Tensor, num_drop: int = 0, generator: Optional[torch.Generator] = None,
+                num_frames: Optional[torch.Tensor] = None) -> torch.Tensor:
+        """[B, T, F] -> logits [B, C]; num_drop > 0 drops that many random patches per sample (patch-out);
+        ``num_frames`` [B]: valid frames of zero-padded clips (see `embed`)."""
+        return self.head(self.embed(x, num_drop, generator, num_frames))
 
     def frame_embed(self, x: torch.Tensor) -> torch.Tensor:
-        """[B, T, F] -> [B, T_p, D]: one vector per patch_size-frame column, tokens averaged over frequency
+        """[B, T, F] -> [B, T_p, D]: one vector per patch column (patch_time frames), tokens averaged over frequency
         (encoder output after its final LayerNorm, if any; no fc_norm)."""
         tokens, _, _ = self.encoder(x)
         f_p, t_p = self.encoder.grid(x.shape[1])
@@ -107,10 +116,10 @@ class AudioClassifier(nn.Module):
 
     def layer_id(self, param_name: str) -> int:
         """Layer of a parameter name (as in named_parameters(), with or without `encoder.`/`module.`):
-        patch embedding and cls token 0, block i -> i + 1, final norms and head -> depth + 1."""
+        patch embedding, cls token and embed_norm 0, block i -> i + 1, final norms and head -> depth + 1."""
         name = param_name[len("module."):] if param_name.startswith("module.") else param_name
         name = name[len("encoder."):] if name.startswith("encoder.") else name
-        if name.startswith(("patch_embed.", "cls_token", "pos_embed")):
+        if name.startswith(("patch_embed.", "cls_token", "pos_embed", "embed_norm.")):
             return 0
         if name.startswith("blocks."):
             return int(name.split(".")[1]) + 1

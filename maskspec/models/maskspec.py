@@ -19,8 +19,9 @@ from maskspec.models.transformer import LAYER_NORM_EPS, Block, init_weights
 NORM_PIX_EPS = 1e-6
 
 
-def patch_targets(x: torch.Tensor, p: int, norm_pix: bool):
-    """Reconstruction targets [B, L, p*p] of a [B, T, F] input, plus per-patch (mean, std) [B, L, 1] each.
+def patch_targets(x: torch.Tensor, p, norm_pix: bool):
+    """Reconstruction targets [B, L, p_f*p_t] of a [B, T, F] input (``p``: the patch shape, an int or a pair),
+    plus per-patch (mean, std) [B, L, 1] each.
 
     With norm_pix each patch is standardised by its own mean and (unbiased) variance + 1e-6, so the model
     predicts local structure rather than loudness; without it mean = 0 and std = 1.
@@ -47,7 +48,7 @@ class MaskSpecModel(nn.Module):
         self.decoder_blocks = nn.ModuleList(
             Block(dd, cfg.decoder_num_heads, cfg.mlp_ratio, qkv_bias=cfg.qkv_bias) for _ in range(cfg.decoder_depth))
         self.decoder_norm = nn.LayerNorm(dd, eps=LAYER_NORM_EPS)
-        self.decoder_pred = nn.Linear(dd, cfg.patch_size ** 2)
+        self.decoder_pred = nn.Linear(dd, cfg.patch_shape[0] * cfg.patch_shape[1])
         for module in (self.decoder_embed, self.decoder_blocks, self.decoder_norm, self.decoder_pred):
             module.apply(init_weights)
         nn.init.normal_(self.mask_token, std=0.02)
@@ -80,7 +81,7 @@ class MaskSpecModel(nn.Module):
         The targets are computed once and shared by the K views; every view hides the same number of patches,
         so this is also the mean of the K views' losses. Computed in float32 whatever the autocast dtype of pred.
         """
-        target, _, _ = patch_targets(x, self.cfg.patch_size, self.cfg.norm_pix_loss)
+        target, _, _ = patch_targets(x, self.cfg.patch_shape, self.cfg.norm_pix_loss)
         b, n, pp = target.shape
         if pred.shape[0] % b or pred.shape[1:] != target.shape[1:] or mask.shape != pred.shape[:2]:
             raise ValueError(f"forward_loss: pred {tuple(pred.shape)} / mask {tuple(mask.shape)} do not match "
@@ -109,7 +110,7 @@ class MaskSpecModel(nn.Module):
         masked patches replaced by the prediction. With norm_pix_loss predictions are mapped back with each
         patch's true mean/std (as MAE's visualisation does), so only the shape within a patch is predicted.
         """
-        p = self.cfg.patch_size
+        p = self.cfg.patch_shape
         _, mean, std = patch_targets(x, p, self.cfg.norm_pix_loss)
         original = patchify(x, p).float()
         predicted = pred.float() * std + mean

@@ -23,8 +23,14 @@ def describe(cfg: ModelConfig) -> str:
     total = count_parameters(model)
     f_p, t_p = cfg.grid
     return (f"MaskSpec ViT encoder {cfg.embed_dim}d x {cfg.depth} layers x {cfg.num_heads} heads, "
-            f"patch {cfg.patch_size}, grid {f_p}x{t_p} ({f_p * t_p} patches) for {cfg.num_mel_bins} mel x "
+            f"patch {_patch(cfg)}, grid {f_p}x{t_p} ({f_p * t_p} patches) for {cfg.num_mel_bins} mel x "
             f"{cfg.num_frames} frames\n"
             f"decoder {cfg.decoder_embed_dim}d x {cfg.decoder_depth} layers x {cfg.decoder_num_heads} heads, "
             f"mask ratio {cfg.mask_ratio}, norm_pix_loss {cfg.norm_pix_loss}, pos_embed {cfg.pos_embed}\n"
             f"parameters: encoder {enc / 1e6:.2f}M, decoder {(total - enc) / 1e6:.2f}M, total {total / 1e6:.2f}M")
+
+
+def _patch(cfg) -> str:
+    """"16" for a square 16 x 16 patch, "64x4 (mel x frames)" for any other shape."""
+    pf, pt = cfg.patch_shape
+    return str(pf) if pf == pt else f"{pf}x{pt} (mel x frames)"

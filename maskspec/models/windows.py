@@ -57,7 +57,7 @@ def predict_many(model: torch.nn.Module, clips: Sequence[Any], num_frames: int, 
     """
     hop = hop or max(1, num_frames // 2)
     device = next(model.parameters()).device
-    windows, owner = [], []
+    windows, owner, valid = [], [], []
     for i, clip in enumerate(clips):
         x = torch.as_tensor(np.asarray(clip, dtype=np.float32) if not isinstance(clip, torch.Tensor) else clip)
         if x.dim() != 2:
@@ -65,12 +65,18 @@ def predict_many(model: torch.nn.Module, clips: Sequence[Any], num_frames: int, 
         w = clip_windows(x.float(), num_frames, hop)
         windows.append(w)
         owner.extend([i] * w.shape[0])
+        valid.extend([min(x.shape[0], num_frames)] * w.shape[0])
     if not windows:
         raise ValueError("predict: no clips")
     all_windows = torch.cat(windows)
+    valid_t = torch.tensor(valid)
     probs = []
     for s in range(0, all_windows.shape[0], batch_windows):
-        logits = model(all_windows[s: s + batch_windows].to(device))
+        # a clip shorter than a window is zero-padded: its padded columns are masked out of attention
+        lengths = valid_t[s: s + batch_windows]
+        padded = bool((lengths < all_windows.shape[1]).any())
+        logits = model(all_windows[s: s + batch_windows].to(device),
+                       **({"num_frames": lengths.to(device)} if padded else {}))
         probs.append(to_probs(logits, task_type).cpu())
     probs = torch.cat(probs)
     owner_t = torch.tensor(owner)

@@ -112,7 +112,11 @@ class ClassificationTask:
         known = batch["known"] if self.task_type == "multi_label" else None
         # Global torch RNG: the trainer saves and restores it, so a resumed run draws the same augmentation.
         x, y, known = augment_batch(self.augment, batch["feats"], batch["target"], known, scale=self.feature_scale)
-        logits = model(x, num_drop=self.patch_drop)
+        # clips shorter than the window are zero-padded: their padded columns are masked out of attention
+        lengths = batch.get("num_frames")
+        padded = lengths is not None and bool((lengths < x.shape[1]).any())
+        extra = {"num_frames": lengths.to(x.device)} if padded else {}
+        logits = model(x, num_drop=self.patch_drop, **extra)
         loss = classification_loss(logits, y, known, self.task_type, self.label_smoothing)
         return loss, {}
 

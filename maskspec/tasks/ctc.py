@@ -1,9 +1,10 @@
 """CTC speech recognition on the MaskSpec encoder (``task_type: ctc``): data, length checks, the Task, decoding.
 
 Utterances are used whole (a transcript cannot be cropped with its audio); a batch is zero-padded to its longest
-utterance (zero = the normalised mean) and the loss counts only each utterance's own output steps. The encoder
-attends over the padding too, so the training sampler draws batches of similar length (``LengthBucketSampler``)
-to keep it small.
+utterance (zero = the normalised mean) and the loss counts only each utterance's own output steps. The encoder is
+given each utterance's frame count and masks the padded patch columns out of attention, so an utterance's outputs
+do not depend on what it is batched with; the training sampler still draws batches of similar length
+(``LengthBucketSampler``) so that little compute goes to padding.
 
 CTC needs at least one output step per unit plus one between two equal neighbours; a transcript that does not
 fit the output steps of its utterance (``CTCModel.output_lengths``) stops the run with an error naming the
@@ -90,7 +91,7 @@ def check_fit(dataset: SpeechDataset, patch_size: int, upsample: int, frame_shif
             raise ValueError(
                 f"utterance '{utt}' of {dataset.data_dir}: its transcript has {len(dataset.tokens[i])} units "
                 f"(needing {need} CTC steps) but its {frames} frames give the model only {steps} output steps "
-                f"({upsample} per {patch_size}-frame column); raise --ctc_upsample, use larger units (--nbpe), or "
+                f"({upsample} per {patch_size}-frame patch column); raise --ctc_upsample, use larger units (--nbpe), or "
                 f"drop the utterance")
         total_units += len(dataset.tokens[i])
         total_frames += frames
@@ -169,13 +170,13 @@ class CTCTask:
         if self.freeze_encoder:
             D.unwrap(model).encoder.eval()
         x = spec_augment(batch["feats"], self.freqm, self.timem, self.num_freq_masks, self.num_time_masks)
-        loss = ctc_loss(model, model(x), batch)
+        loss = ctc_loss(model, model(x, num_frames=batch["num_frames"]), batch)
         return loss, {}
 
     def validate(self, model, loader) -> dict:
         refs, hyps, loss_sum, n = {}, {}, 0.0, 0
         for batch in loader:
-            logits = model(batch["feats"])
+            logits = model(batch["feats"], num_frames=batch["num_frames"])
             loss_sum += float(ctc_loss(model, logits, batch)) * len(batch["utt"])
             n += len(batch["utt"])
             texts = decode_logits(model, logits, batch["num_frames"], self.tokenizer)

@@ -38,14 +38,18 @@ class CTCRecipe(ClassificationRecipe):
         self.classes = self.tokenizer.token_list
         train = SpeechDataset(args.train_data, self.tokenizer, run.stats, args.normalize)
         valid = SpeechDataset(args.valid_data, self.tokenizer, run.stats, args.normalize) if args.valid_data else None
+        from maskspec.models.ctc import resolve_upsample
+
         shift = run.fbank["frame_shift"]
-        self.rate = check_fit(train, run.cfg.patch_size, args.ctc_upsample, shift)
+        self.upsample = resolve_upsample(run.cfg, args.ctc_upsample)
+        columns = run.cfg.patch_shape[1]  # frames per patch column
+        self.rate = check_fit(train, columns, self.upsample, shift)
         if valid is not None:
-            check_fit(valid, run.cfg.patch_size, args.ctc_upsample, shift)
+            check_fit(valid, columns, self.upsample, shift)
         logger.info("token rate of %s: %.2f units/s on average, at most %.2f (%s); the model gives %.1f output "
                     "steps/s (%d per %d-frame column)", args.train_data, self.rate["units_per_second"],
                     self.rate["max_units_per_second"], self.rate["max_rate_utt"],
-                    self.rate["output_steps_per_second"], args.ctc_upsample, run.cfg.patch_size)
+                    self.rate["output_steps_per_second"], self.upsample, columns)
         if run.dist.is_main:
             with atomic_open(run.path("token_rate.json"), "w", encoding="utf-8") as f:
                 json.dump(self.rate, f, indent=2)
@@ -61,7 +65,7 @@ class CTCRecipe(ClassificationRecipe):
     def network(self, run: Run):
         from maskspec.models.ctc import CTCModel
 
-        return CTCModel(run.cfg, len(self.tokenizer), run.args.ctc_upsample)
+        return CTCModel(run.cfg, len(self.tokenizer), self.upsample)
 
     def build_task(self, run: Run):
         from maskspec.tasks.ctc import CTCTask
@@ -97,6 +101,6 @@ class CTCRecipe(ClassificationRecipe):
                         stats=run.stats, normalize=args.normalize, classes=self.tokenizer.token_list,
                         task_type="ctc", num_frames=run.cfg.num_frames,
                         extra=dict(init=args.init, step=run.result["step"], freeze_encoder=args.freeze_encoder,
-                                   tokenizer=self.tokenizer.to_dict(), ctc_upsample=args.ctc_upsample,
+                                   tokenizer=self.tokenizer.to_dict(), ctc_upsample=self.upsample,
                                    token_rate=self.rate, **{k: _finite(v) for k, v in selection.items()}))
         logger.info("done after %d steps; wrote %s", run.result["step"], path)

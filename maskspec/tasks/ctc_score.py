@@ -52,7 +52,7 @@ def transcribe_dataset(model, dataset: SpeechDataset, tokenizer: Tokenizer, beam
     """{utt: hypothesis} of every utterance of ``dataset``."""
     # A batch holds utterances of the same number of patch columns: the encoder drops the frames after the last
     # full column, so their zero padding never reaches it and each transcript is the one decoded alone.
-    patch = model.cfg.patch_size
+    patch = model.cfg.patch_shape[1]
     columns = [(f if f is not None else len(dataset[i]["feats"])) // patch for i, f in enumerate(dataset.frames)]
     groups: dict[int, list[int]] = {}
     for i, c in enumerate(columns):
@@ -62,7 +62,7 @@ def transcribe_dataset(model, dataset: SpeechDataset, tokenizer: Tokenizer, beam
                                          num_workers=num_workers)
     hyps = {}
     for batch in loader:
-        logits = model(batch["feats"].to(device))
+        logits = model(batch["feats"].to(device), num_frames=batch["num_frames"].to(device))
         for utt, hyp in zip(batch["utt"], decode_logits(model, logits, batch["num_frames"].to(device), tokenizer,
                                                         beam_size)):
             hyps[utt] = hyp

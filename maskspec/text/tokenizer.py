@@ -82,9 +82,11 @@ class Tokenizer:
     def decode(self, indices: Iterable[int]) -> str:
         """The transcript of output indices (blanks and out-of-range indices skipped; <unk> kept as a word)."""
         units = [self.token_list[i] for i in indices if 0 < int(i) < len(self.token_list)]
+        # One space between words whatever the units: a lone word-boundary piece (sentencepiece's "▁"), or two
+        # space units in a row, would otherwise decode to an empty word.
         if self.sp is not None:
-            return self.sp.decode_pieces(units).strip()
-        return "".join(" " if u == SPACE else u for u in units).strip()
+            return " ".join(self.sp.decode_pieces(units).split())
+        return " ".join("".join(" " if u == SPACE else u for u in units).split())
 
     def to_dict(self) -> dict:
         return dict(token_type=self.token_type, token_list=list(self.token_list),
