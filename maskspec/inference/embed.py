@@ -97,10 +97,10 @@ class Embedder(nn.Module):
         self.net = _embedding_network(model_file).to(device)
         cfg = self.net.cfg
         self.kind = model_file["kind"]
-        self.patch_size = cfg.patch_size
+        self.patch_size = cfg.patch_shape[1]  # frames per column
         self.num_mel_bins = cfg.num_mel_bins
         self.embed_dim = cfg.embed_dim
-        self.window_frames = max(cfg.patch_size, model_file["num_frames"] // cfg.patch_size * cfg.patch_size)
+        self.window_frames = max(self.patch_size, model_file["num_frames"] // self.patch_size * self.patch_size)
         self.pad_to_window = cfg.pos_embed == "interpolate"
         self.batch_windows = batch_windows
         self.fbank = model_fbank(model_file) if model_file.get("fbank_config") is not None else None
