@@ -73,6 +73,13 @@ class ModelConfig:
     # it); pool "cls": the classifier reads the cls token (no fc_norm) instead of the mean of patch tokens.
     final_norm: bool = True
     pool: str = "mean"
+    # EAT (data2vec 2.0 blocks, maskspec-import): post_norm puts each block's LayerNorms after its residual sums;
+    # embed_norm is a LayerNorm over all tokens (cls included) after the positions, before the first block;
+    # cls_fc_norm keeps fc_norm after the cls token (pool "cls"); fc_norm_eps is fc_norm's eps.
+    post_norm: bool = False
+    embed_norm: bool = False
+    cls_fc_norm: bool = False
+    fc_norm_eps: float = 1e-6
     # Pre-training only, off by default (the paper's method): masked views per loaded clip (one data read and
     # one target computation shared by K views, loss averaged over them), the mask shape, and its rectangle
     # size in patches for the block types.
@@ -120,6 +127,10 @@ class ModelConfig:
             raise ValueError(f"model config: mask_type must be one of {MASK_TYPES}, got {self.mask_type!r}")
         if self.pool not in POOL_MODES:
             raise ValueError(f"model config: pool must be one of {POOL_MODES}, got {self.pool!r}")
+        if self.cls_fc_norm and self.pool != "cls":
+            raise ValueError("model config: cls_fc_norm applies to pool 'cls' (pool 'mean' always has fc_norm)")
+        if not self.fc_norm_eps > 0:
+            raise ValueError(f"model config: fc_norm_eps must be positive, got {self.fc_norm_eps}")
 
     @property
     def patch_shape(self) -> tuple[int, int]:
