@@ -57,6 +57,8 @@ class HearModel(nn.Module):
         self.feature_settings = {k: model_file[k] for k in ("fbank_config", "stats", "normalize")}
         self.sample_rate = int(hear_sample_rate(self.fbank.sample_rate))
         self.scene_embedding_size = int(self.embedder.embed_dim)
+        # which vector the scene embedding is: "cls token" or "mean of patch tokens" (maskspec.inference.embed)
+        self.scene_pooling = self.embedder.scene_pooling
         self.timestamp_embedding_size = int(self.embedder.embed_dim)
 
     @torch.no_grad()

@@ -220,6 +220,9 @@ def main_run(args) -> int:
         embedder = Embedder(model_file, device, args.batch_windows)
     except ValueError as e:
         raise ValueError(f"{args.model}: {e}") from e
+    if args.level != "frame":
+        logger.info("scene embedding of %s (%s model): the %s", args.model, model_file["kind"],
+                    embedder.scene_pooling)
     items = input_items(args, model_file)
     if not items:
         raise ValueError("no utterances to embed")

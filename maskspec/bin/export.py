@@ -73,7 +73,7 @@ def read_checkpoint(path: str) -> dict:
 
 def weights_kind(state_dict: Mapping[str, Any], where: str) -> str:
     """"pretrain" for weights with a decoder, "classifier" for weights with a head."""
-    if "decoder_pred.weight" in state_dict:
+    if "decoder_pred.weight" in state_dict or "cnn_decoder.pred.weight" in state_dict:  # either objective
         return "pretrain"
     if "head.weight" in state_dict:
         return "classifier"
@@ -137,6 +137,10 @@ def build_model_file(ckpt: Mapping[str, Any], where: str, stats_path: Optional[s
         if classes_path or task_type:
             raise ExportError(f"{where}: --classes and --task_type apply to fine-tuned checkpoints only")
         classes, task_type = None, None
+        if cfg.objective == "bootstrap":  # the model file keeps the student, not the EMA teacher
+            from maskspec.models.bootstrap import student_weights
+
+            state_dict = student_weights(state_dict)
     else:
         task_type = task_type or ckpt.get("task_type") or args.get("task_type")
         n_out = state_dict["head.weight"].shape[0]

@@ -6,7 +6,9 @@ Which network gives the embeddings:
   input of the classification head: patch tokens averaged, then ``fc_norm``; for a cls-pooled classifier
   (``pool: cls``, e.g. an imported tagger that reads its cls token) the encoder's cls token.
 * kind "pretrain": the encoder of the pre-training model, without masking (mask_ratio 0); the scene embedding
-  is the plain average of the patch tokens (a pre-training model has no ``fc_norm``).
+  is the plain average of the patch tokens (a pre-training model has no ``fc_norm``), except for the bootstrap
+  objective with an utterance loss (``maskspec.models.bootstrap.uses_cls_embedding``), whose cls token was
+  trained to be the clip's vector: there it is the cls token. ``Embedder.scene_pooling`` names which.
 
 Frame level: the encoder's patch tokens ``[F_p, T_p, D]`` averaged over frequency give one ``D`` vector per
 ``p``-frame column (``AudioClassifier.frame_embed``); the scene vector is the average of all columns (= of all
@@ -44,6 +46,7 @@ from torch import nn
 
 from maskspec.features.fbank import FbankConfig
 from maskspec.inference.featurize import model_fbank
+from maskspec.models.bootstrap import uses_cls_embedding
 from maskspec.models.classifier import AudioClassifier
 from maskspec.models.configs import model_config
 from maskspec.models.model_file import ModelFileError, build_model
@@ -97,15 +100,18 @@ class Embedder(nn.Module):
         self.net = _embedding_network(model_file).to(device)
         cfg = self.net.cfg
         self.kind = model_file["kind"]
-        self.patch_size = cfg.patch_shape[1]  # frames per column
+        self.patch_size = cfg.patch_size
         self.num_mel_bins = cfg.num_mel_bins
         self.embed_dim = cfg.embed_dim
-        self.window_frames = max(self.patch_size, model_file["num_frames"] // self.patch_size * self.patch_size)
+        self.window_frames = max(cfg.patch_size, model_file["num_frames"] // cfg.patch_size * cfg.patch_size)
         self.pad_to_window = cfg.pos_embed == "interpolate"
         self.batch_windows = batch_windows
         self.fbank = model_fbank(model_file) if model_file.get("fbank_config") is not None else None
-        # the scene vector is the cls token (the head's input of a cls-pooled classifier), not the column mean
-        self.scene_from_cls = self.kind == "classifier" and cfg.pool == "cls"
+        # the scene vector is the cls token (the head's input of a cls-pooled classifier, or the token the bootstrap
+        # objective's utterance loss trained), not the column mean
+        self.scene_from_cls = ((self.kind == "classifier" and cfg.pool == "cls")
+                               or (self.kind == "pretrain" and uses_cls_embedding(cfg)))
+        self.scene_pooling = "cls token" if self.scene_from_cls else "mean of patch tokens"  # said by the tools
 
     @property
     def device(self) -> torch.device:

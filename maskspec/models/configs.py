@@ -17,6 +17,10 @@ POOL_MODES = ("mean", "cls")
 # Pre-training masks (maskspec.models.block_masking): uniform, hidden rectangles, visible rectangles, hidden
 # spans of whole patch columns (time spans, as wav2vec 2.0 / HuBERT / data2vec mask speech).
 MASK_TYPES = ("random", "block", "inverse_block", "time_span")
+# Pre-training objectives: the paper's masked spectrogram prediction, or the bootstrap one (an EMA teacher's
+# layer-averaged features as targets, maskspec.models.bootstrap); the decoders of the bootstrap objective.
+OBJECTIVES = ("maskspec", "bootstrap")
+DECODER_TYPES = ("transformer", "cnn")
 
 # Encoder sizes: (embed_dim, depth, num_heads). Tiny and Small are the standard ViT sizes; the paper's
 # code defines only Base. The decoder (512/8/16) is the same for every size.
@@ -93,6 +97,20 @@ class ModelConfig:
     patch_freq: int = 0
     patch_time: int = 0
     mask_span: int = 5
+    # Pre-training objective (maskspec.models.bootstrap; the defaults: the paper's method). The bootstrap
+    # objective's EMA teacher decay goes linearly from ema_decay to ema_end_decay over ema_anneal_steps optimiser
+    # steps; its targets average the teacher's top target_top_k block outputs (0: every block); its decoder is
+    # the transformer above or a 2-D CNN over the patch grid (decoder_embed_dim channels, decoder_depth layers,
+    # decoder_kernel, decoder_groups); utterance_loss_weight weighs the student's cls against the mean target.
+    objective: str = "maskspec"
+    decoder_type: str = "transformer"
+    decoder_kernel: int = 3
+    decoder_groups: int = 16
+    ema_decay: float = 0.9998
+    ema_end_decay: float = 0.99999
+    ema_anneal_steps: int = 100000
+    target_top_k: int = 0
+    utterance_loss_weight: float = 1.0
 
     def __post_init__(self) -> None:
         # "mlp_ratio: 4" in YAML becomes 4.0: stored values are plain Python numbers of the annotated type
@@ -131,6 +149,32 @@ class ModelConfig:
             raise ValueError("model config: cls_fc_norm applies to pool 'cls' (pool 'mean' always has fc_norm)")
         if not self.fc_norm_eps > 0:
             raise ValueError(f"model config: fc_norm_eps must be positive, got {self.fc_norm_eps}")
+        self._check_objective()
+
+    def _check_objective(self) -> None:
+        """The objective's fields (checked whatever the objective, so a bad value never waits in a file)."""
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"model config: objective must be one of {OBJECTIVES}, got {self.objective!r}")
+        if self.decoder_type not in DECODER_TYPES:
+            raise ValueError(f"model config: decoder_type must be one of {DECODER_TYPES}, got {self.decoder_type!r}")
+        if self.decoder_type == "cnn" and self.objective != "bootstrap":
+            raise ValueError("model config: decoder_type 'cnn' is an option of objective 'bootstrap' only")
+        for name in ("decoder_kernel", "decoder_groups", "ema_anneal_steps"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"model config: {name} must be positive, got {getattr(self, name)}")
+        if self.decoder_kernel % 2 == 0:
+            raise ValueError(f"model config: decoder_kernel must be odd (same-size output), got {self.decoder_kernel}")
+        if self.decoder_type == "cnn" and self.decoder_embed_dim % self.decoder_groups:
+            raise ValueError(f"model config: decoder_embed_dim ({self.decoder_embed_dim}) must be divisible by "
+                             f"decoder_groups ({self.decoder_groups})")
+        if not 0.0 <= self.ema_decay <= self.ema_end_decay <= 1.0:
+            raise ValueError(f"model config: need 0 <= ema_decay <= ema_end_decay <= 1, got {self.ema_decay} and "
+                             f"{self.ema_end_decay}")
+        if not 0 <= self.target_top_k <= self.depth:
+            raise ValueError(f"model config: target_top_k must be in [0, depth = {self.depth}] (0: every block), "
+                             f"got {self.target_top_k}")
+        if not self.utterance_loss_weight >= 0.0:
+            raise ValueError(f"model config: utterance_loss_weight must be >= 0, got {self.utterance_loss_weight}")
 
     @property
     def patch_shape(self) -> tuple[int, int]:

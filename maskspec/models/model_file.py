@@ -159,7 +159,8 @@ def build_model(model_file: Mapping[str, Any]) -> torch.nn.Module:
     """The network of a loaded model file, weights loaded strictly, in eval mode.
 
     kind "classifier" -> AudioClassifier(cfg, len(classes)); "ctc" -> CTCModel(cfg, len(classes),
-    extra.ctc_upsample); "pretrain" -> MaskSpecModel(cfg).
+    extra.ctc_upsample); "pretrain" -> MaskSpecModel(cfg), or BootstrapModel(cfg, teacher=False) for the
+    bootstrap objective.
     """
     from maskspec.models.configs import model_config
 
@@ -172,10 +173,10 @@ def build_model(model_file: Mapping[str, Any]) -> torch.nn.Module:
         from maskspec.models.classifier import AudioClassifier
 
         model = AudioClassifier(cfg, len(model_file["classes"]))
-    else:
-        from maskspec.models.maskspec import MaskSpecModel
+    else:  # the objective's pre-training network; the bootstrap one without its teacher (not kept)
+        from maskspec.models.bootstrap import build_pretrain_model
 
-        model = MaskSpecModel(cfg)
+        model = build_pretrain_model(cfg, teacher=False)
     try:
         model.load_state_dict(model_file["state_dict"], strict=True)
     except RuntimeError as e:

@@ -3,7 +3,9 @@ run skeleton (``maskspec.train.run``).
 
 Model from ``--model`` < ``--model_conf`` < one option per ``ModelConfig`` field; random crops of
 ``num_frames`` frames for training, the first ``num_frames`` of each clip for validation; ``best.pt`` = lowest
-validation loss; ``model.pt`` = the weights after the last step (kind "pretrain").
+validation loss; ``model.pt`` = the weights after the last step (kind "pretrain"). The model config's
+``objective`` picks the network and task: the paper's masked spectrogram prediction (default) or the bootstrap
+objective (maskspec.models.bootstrap, maskspec.tasks.bootstrap), whose teacher the model file leaves out.
 """
 from __future__ import annotations
 
@@ -39,11 +41,15 @@ class PretrainRecipe(TrainingRecipe):
         return train, valid
 
     def build_model(self, run: Run):
-        from maskspec.models.maskspec import MaskSpecModel
+        from maskspec.models.bootstrap import build_pretrain_model
 
-        return MaskSpecModel(run.cfg)
+        return build_pretrain_model(run.cfg)  # the config's objective: the paper's (MaskSpecModel) or bootstrap
 
     def build_task(self, run: Run):
+        if run.cfg.objective == "bootstrap":
+            from maskspec.tasks.bootstrap import BootstrapTask
+
+            return BootstrapTask(run.valid_set, run.args.num_images)
         from maskspec.tasks.pretrain import PretrainTask
 
         return PretrainTask(run.valid_set, run.args.num_images)
@@ -57,9 +63,13 @@ class PretrainRecipe(TrainingRecipe):
     def finish(self, run: Run) -> None:
         from maskspec.models.model_file import save_model_file
 
+        from maskspec.models.bootstrap import student_weights
+
         path = run.path("model.pt")
-        save_model_file(path, kind="pretrain", model_config=run.cfg, state_dict=run.model.state_dict(),
-                        fbank_config=run.fbank, stats=run.stats, normalize=run.args.normalize, classes=None,
+        # the bootstrap objective's EMA teacher is not kept: the student encoder is the pre-trained model
+        save_model_file(path, kind="pretrain", model_config=run.cfg,
+                        state_dict=student_weights(run.model.state_dict()), fbank_config=run.fbank,
+                        stats=run.stats, normalize=run.args.normalize, classes=None,
                         task_type=None, num_frames=run.cfg.num_frames,
                         extra=dict(step=run.result["step"], valid=run.result["valid"]))
         logger.info("done after %d steps; wrote %s", run.result["step"], path)

@@ -8,6 +8,9 @@ A task object supplies the work of one step and of validation:
 * ``validate(model, loader) -> dict[str, float]``; called on every rank with that rank's shard of the
   validation set (the task reduces across ranks itself), in eval mode under ``torch.no_grad`` and autocast.
 * optional ``on_epoch_end(model, epoch, exp_dir, tb_writer)`` on the main rank only (``epoch`` 1-based).
+* optional ``after_step(model, step)`` on every rank after each optimiser step (``step`` 1-based, ``model``
+  unwrapped, under ``torch.no_grad``): e.g. the bootstrap objective's EMA teacher update. Whatever it changes
+  must live in the model's state dict, which checkpoints keep, so that a resumed run is exact.
 * optional ``train_flops(model, batch) -> float``: analytic FLOPs of the forward + backward of one micro-batch on
   this process (maskspec.models.flops). The trainer adds them up per step (x processes) into the compute record
   of history.json and the checkpoints (``train_flops``, ``flops_per_step``, ``train_seconds``,
@@ -303,6 +306,7 @@ class Trainer:
         loss_sum = torch.zeros((), device=self.device)
         log_loss, log_gn, log_steps, log_stats = 0.0, 0.0, 0, {}
         count_flops = getattr(self.task, "train_flops", None)
+        after_step = getattr(self.task, "after_step", None)
         micro_flops = 0.0
         clock = (time.perf_counter(), time.process_time())
         try:
@@ -331,6 +335,9 @@ class Trainer:
                 self.optimizer.zero_grad(set_to_none=True)
                 self.scheduler.step()
                 self.step += 1
+                if after_step is not None:
+                    with torch.no_grad():
+                        after_step(self.unwrapped, self.step)
                 self.batches_done = i + 1
                 loss_sum.zero_()
                 now = (time.perf_counter(), time.process_time())
