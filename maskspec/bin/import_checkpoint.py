@@ -12,6 +12,13 @@ Sources (the format is recognised from the weights, or given with ``--format``):
   16 kHz Kaldi fbank); normalisation: their AudioSet mean and twice their std, one value for every bin
   (``dataset.py``: ``(fbank - mean) / (std * 2)``).
 
+* ``eat-fairseq``, ``eat-hf``: EAT (github cwx-worst-one/EAT), pre-trained (the student encoder; the EMA teacher
+  and the CNN decoder are dropped, named in the result) or fine-tuned (the tagger), as the fairseq checkpoint
+  (``EAT-base_epoch30_pt.pt`` ...) or in the Hugging Face layout (worstchan/EAT-*: a directory with
+  ``config.json`` and ``model.safetensors`` or ``pytorch_model.bin``, or the ``.safetensors`` file with its
+  ``config.json`` beside it). Features: ``fbank_ast.yaml`` (their ``feature_extract.py``: the same 16 kHz Kaldi
+  fbank); normalisation: ``(fbank + 4.268) / (2 x 4.569)``, one value for every bin.
+
 A tagger needs its class names in output order: ``--class_labels class_labels_indices.csv`` (AudioSet's
 ``index,mid,display_name``), or a labels.txt with one name per line.
 
@@ -28,13 +35,15 @@ import os
 import pickle
 import sys
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 PROG = "maskspec-import"
 logger = logging.getLogger(PROG)
 
 CONF_DIR = Path(__file__).resolve().parents[2] / "egs" / "TEMPLATE" / "conf"
-FBANK_CONFIGS = {"maskspec-authors": "fbank_paper.yaml", "audiomae": "fbank_ast.yaml"}
+FBANK_CONFIGS = {"maskspec-authors": "fbank_paper.yaml", "audiomae": "fbank_ast.yaml", "eat-fairseq": "fbank_ast.yaml",
+                 "eat-hf": "fbank_ast.yaml"}
+HF_WEIGHTS = ("model.safetensors", "pytorch_model.bin")
 # Audio-MAE's AudioSet normalisation (main_finetune_as.py norm_stats['audioset']), applied as
 # (fbank - mean) / (std * 2) in dataset.py.
 AUDIOMAE_MEAN, AUDIOMAE_STD = -4.2677393, 4.5689974
@@ -54,7 +63,9 @@ def get_parser() -> argparse.ArgumentParser:
         prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False,
         epilog="e.g.: maskspec-import --checkpoint finetuned.pth --class_labels class_labels_indices.csv "
                "--output audiomae_as2m.pt")
-    p.add_argument("--checkpoint", required=True, help="the published .pth file")
+    p.add_argument("--checkpoint", required=True,
+                   help="the published .pth/.pt file, or a Hugging Face model directory (config.json and "
+                        "model.safetensors or pytorch_model.bin) or its .safetensors file")
     p.add_argument("--output", required=True, help="model file to write")
     p.add_argument("--format", default="auto", choices=("auto",) + FORMATS, help="default: recognise it")
     p.add_argument("--mean_std", default=None, help="authors' mean_std_128.npy (frame_mean, frame_std)")
@@ -104,6 +115,52 @@ class _NumpyOnly(pickle.Unpickler):
         raise pickle.UnpicklingError(f"refusing to load {module}.{name}")
 
 
+def read_json_config(path: str) -> Optional[dict]:
+    """A Hugging Face ``config.json`` as a dict; None when the file does not exist."""
+    import json
+
+    if not os.path.isfile(path):
+        return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            d = json.load(f)
+    except (OSError, ValueError) as e:
+        raise ImportFailed(f"{path}: cannot read the model configuration: {e}") from e
+    if not isinstance(d, dict):
+        raise ImportFailed(f"{path}: not a JSON object")
+    return d
+
+
+def read_safetensors(path: str) -> dict:
+    """The tensors of a .safetensors file (through the safetensors package)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(path, device="cpu")
+    except (SafetensorError, OSError, ValueError) as e:
+        raise ImportFailed(f"{path}: cannot read as safetensors (truncated or not a safetensors file?): {e}") from e
+
+
+def load_hf_layout(path: str, allow_pickle: bool) -> tuple[dict, Optional[dict], str]:
+    """(state dict, config.json or None, the weights file) of a Hugging Face model directory or weights file."""
+    if os.path.isdir(path):
+        found = [name for name in HF_WEIGHTS if os.path.isfile(os.path.join(path, name))]
+        if not found:
+            sharded = [n for n in os.listdir(path) if n.endswith(".index.json")]
+            raise ImportFailed(f"{path}: no {' or '.join(HF_WEIGHTS)} in this directory"
+                               + (f" (sharded weights, {sharded[0]}, are not supported)" if sharded else ""))
+        weights = os.path.join(path, found[0])
+    else:
+        weights = path
+    meta = read_json_config(os.path.join(os.path.dirname(os.path.abspath(weights)), "config.json"))
+    if weights.endswith(".safetensors"):
+        if not os.path.isfile(weights):
+            raise ImportFailed(f"{weights}: no such checkpoint")
+        return read_safetensors(weights), meta, weights
+    return load_checkpoint_file(weights, allow_pickle), meta, weights
+
+
 def read_mean_std(path: str) -> dict:
     """The dict in an authors' ``mean_std_*.npy`` (np.save of {'frame_mean': [F], 'frame_std': [F], ...})."""
     import numpy as np
@@ -141,10 +198,14 @@ def authors_stats(mean_std: dict, num_mel_bins: int, where: str) -> dict:
                 global_std=float(np.sqrt((std ** 2).mean() + mean.var())))
 
 
+def global_stats(mean: float, std: float, num_mel_bins: int) -> dict:
+    """stats.json content of the AST-style normalisation ``(fbank - mean) / (2 std)`` (Audio-MAE, EAT)."""
+    std = 2.0 * std
+    return dict(mean=[mean] * num_mel_bins, std=[std] * num_mel_bins, global_mean=mean, global_std=std)
+
+
 def audiomae_stats(num_mel_bins: int) -> dict:
-    std = 2.0 * AUDIOMAE_STD
-    return dict(mean=[AUDIOMAE_MEAN] * num_mel_bins, std=[std] * num_mel_bins, global_mean=AUDIOMAE_MEAN,
-                global_std=std)
+    return global_stats(AUDIOMAE_MEAN, AUDIOMAE_STD, num_mel_bins)
 
 
 def read_class_labels(path: str) -> list[str]:
@@ -198,17 +259,28 @@ def build_fields(args) -> tuple[dict, list[str]]:
     where = args.checkpoint
     notes = []
     try:
-        obj = load_checkpoint_file(where, args.allow_pickle == "true")
+        if os.path.isdir(where) or where.endswith(".safetensors"):
+            obj, meta, where = load_hf_layout(where, args.allow_pickle == "true")
+        else:
+            obj, meta = load_checkpoint_file(where, args.allow_pickle == "true"), None
         if file_kind(obj) == "model file":
             raise ImportFailed(f"{where}: already a MaskSpec model file; use it as it is")
+        if meta is None and isinstance(obj, Mapping) and isinstance(obj.get("cfg"), Mapping):
+            meta = obj["cfg"]  # fairseq's configuration (EAT)
         sd = unwrap_state_dict(obj, where)
         del obj
         fmt = detect_format(sd, where) if args.format == "auto" else args.format
+        if fmt == "eat-hf" and meta is None:
+            meta = read_json_config(os.path.join(os.path.dirname(os.path.abspath(where)), "config.json"))
+        if fmt == "eat-hf" and meta is None:
+            notes.append("no config.json beside the weights: heads from the standard ViT sizes, input length "
+                         "1024 frames (EAT's)")
         conv = convert(sd, fmt, num_mel_bins=args.num_mel_bins, num_frames=args.num_frames,
-                       num_heads=args.num_heads, decoder_num_heads=args.decoder_num_heads, where=where)
+                       num_heads=args.num_heads, decoder_num_heads=args.decoder_num_heads, where=where, meta=meta)
     except CheckpointImportError as e:
         raise ImportFailed(str(e)) from e
     del sd
+    notes += conv.get("notes", [])
     cfg = model_config(conv["model_config"])
     kind = conv["kind"]
     if kind == "classifier":
@@ -257,6 +329,10 @@ def build_fields(args) -> tuple[dict, list[str]]:
             raise ImportFailed(f"{where}: the authors' models need their per-bin statistics: give --mean_std "
                                f"mean_std_128.npy (from their audioset/get_mean_std.py) or --stats stats.json")
         stats, normalize = authors_stats(read_mean_std(args.mean_std), cfg.num_mel_bins, args.mean_std), "per_bin"
+    elif fmt in ("eat-fairseq", "eat-hf"):
+        from maskspec.models.published_eat import EAT_MEAN, EAT_STD
+
+        stats, normalize = global_stats(EAT_MEAN, EAT_STD, cfg.num_mel_bins), "global"
     else:
         stats, normalize = audiomae_stats(cfg.num_mel_bins), "global"
     classes = task_type = None

@@ -1,4 +1,5 @@
-"""Published ViT checkpoints -> MaskSpec weights: the MaskSpec authors' code and Audio-MAE.
+"""Published ViT checkpoints -> MaskSpec weights: the MaskSpec authors' code and Audio-MAE (here), EAT
+(``maskspec.models.published_eat``, dispatched to by `convert`).
 
 Both sources are timm ViTs (``patch_embed.proj``, ``cls_token``, ``pos_embed``, ``blocks.<i>.{norm1, attn.qkv,
 attn.proj, norm2, mlp.fc1, mlp.fc2}``, ``norm`` or ``fc_norm``, ``head``) with MAE's pre-training decoder
@@ -33,7 +34,9 @@ from typing import Any, Mapping, Optional
 
 import torch
 
-FORMATS = ("maskspec-authors", "audiomae")
+VIT_FORMATS = ("maskspec-authors", "audiomae")
+# EAT's two layouts are mapped by maskspec.models.published_eat (data2vec 2.0 blocks, not timm's)
+FORMATS = VIT_FORMATS + ("eat-fairseq", "eat-hf")
 
 # Per format: input frames of the published models (the authors pre-train on 992 frames and fine-tune on
 # 1000, of which the 16-stride kernel uses 992; Audio-MAE uses 1024), mask ratio and norm_pix_loss of their
@@ -72,22 +75,44 @@ class CheckpointImportError(ValueError):
     """A checkpoint that cannot be imported; the message names the key or the reason."""
 
 
+def _flatten(d: Mapping, prefix: str = "") -> Optional[dict]:
+    """A dict of tensors and dicts of tensors (fairseq's ``_ema``: the teacher's tensors inside the state dict)
+    as one dict with dotted keys; None if anything else is in it."""
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, torch.Tensor):
+            out[prefix + str(k)] = v
+        elif isinstance(v, Mapping) and v and (sub := _flatten(v, f"{prefix}{k}.")) is not None:
+            out.update(sub)
+        else:
+            return None
+    return out
+
+
 def unwrap_state_dict(obj: Any, where: str) -> dict:
-    """The weights of a loaded checkpoint: MAE's ``{'model': state_dict, ...}``, ``{'state_dict': ...}`` or a
-    bare state dict; a DDP ``module.`` prefix is removed."""
+    """The weights of a loaded checkpoint: MAE's or fairseq's ``{'model': state_dict, ...}``, ``{'state_dict':
+    ...}`` or a bare state dict; a DDP ``module.`` prefix is removed, nested dicts of tensors (fairseq's ``_ema``)
+    become dotted keys (``_ema.blocks.0.norm1.weight``)."""
     if isinstance(obj, Mapping):
         for key in ("model", "state_dict"):
             if isinstance(obj.get(key), Mapping):
                 obj = obj[key]
                 break
-    if not isinstance(obj, Mapping) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+    flat = _flatten(obj) if isinstance(obj, Mapping) and obj else None
+    if not flat:
         raise CheckpointImportError(f"{where}: no state dict found (expected a dict of tensors, or one under "
                                     f"'model' or 'state_dict')")
-    return {(k[len("module."):] if k.startswith("module.") else k): v for k, v in obj.items()}
+    return {(k[len("module."):] if k.startswith("module.") else k): v for k, v in flat.items()}
 
 
 def detect_format(sd: Mapping[str, torch.Tensor], where: str) -> str:
-    """"maskspec-authors" or "audiomae" from the keys and the position table size; an error otherwise."""
+    """"maskspec-authors" or "audiomae" from the keys and the position table size, "eat-fairseq" or "eat-hf"
+    from EAT's key names; an error otherwise."""
+    from maskspec.models.published_eat import detect_eat
+
+    eat = detect_eat(sd)
+    if eat:
+        return eat
     for key in ("patch_embed.proj.weight", "cls_token", "pos_embed", "blocks.0.attn.qkv.weight"):
         if key not in sd:
             raise CheckpointImportError(
@@ -137,15 +162,25 @@ def _is_plain_vit_decoder(sd: Mapping[str, torch.Tensor]) -> bool:
 
 def convert(sd: Mapping[str, torch.Tensor], fmt: str, *, num_mel_bins: int = 128, num_frames: Optional[int] = None,
             num_heads: Optional[int] = None, decoder_num_heads: Optional[int] = None,
-            where: str = "checkpoint") -> dict:
+            where: str = "checkpoint", meta: Any = None) -> dict:
     """Map a source state dict onto a MaskSpec model.
 
     Returns dict(kind "pretrain"|"classifier", model_config (dict), state_dict (ours, complete except a
     decoder that was not imported), decoder_imported (bool), dropped (source keys deliberately not used),
-    num_outputs (head size or None)). ``num_frames`` defaults to the format's published input length.
+    num_outputs (head size or None), notes (list of str)). ``num_frames`` defaults to the format's published
+    input length. ``meta``: the source's own configuration where the format has one (EAT: the fairseq
+    checkpoint's ``cfg`` or the Hugging Face ``config.json``).
     """
     if fmt not in FORMATS:
         raise CheckpointImportError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+    if fmt not in VIT_FORMATS:
+        from maskspec.models.published_eat import EATImportError, convert_eat
+
+        try:
+            return convert_eat(sd, fmt, meta, num_mel_bins=num_mel_bins, num_frames=num_frames,
+                               num_heads=num_heads, where=where)
+        except EATImportError as e:
+            raise CheckpointImportError(str(e)) from e
     defaults = FORMAT_DEFAULTS[fmt]
     for key, why in _UNSUPPORTED.items():
         if key in sd:
@@ -276,4 +311,4 @@ def convert(sd: Mapping[str, torch.Tensor], fmt: str, *, num_mel_bins: int = 128
         raise CheckpointImportError(f"{where}: unknown key {unknown[0]!r} (shape {tuple(sd[unknown[0]].shape)})"
                                     + (f" and {len(unknown) - 1} more" if len(unknown) > 1 else ""))
     return dict(kind="classifier" if is_classifier else "pretrain", model_config=cfg, state_dict=out,
-                decoder_imported=decoder_imported, dropped=dropped, num_outputs=num_outputs)
+                decoder_imported=decoder_imported, dropped=dropped, num_outputs=num_outputs, notes=[])
