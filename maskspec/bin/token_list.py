@@ -28,6 +28,9 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--token_type", required=True, choices=TOKEN_TYPES)
     p.add_argument("--nbpe", type=int, default=300, help="sentencepiece vocabulary size (bpe; default %(default)s)")
     p.add_argument("--bpemode", default="unigram", choices=BPE_MODES, help="sentencepiece model type (bpe)")
+    p.add_argument("--nbpe_fallback", default="false", choices=("true", "false"),
+                   help="true: when the transcripts cannot hold --nbpe pieces, train the most they can hold "
+                        "(printed) instead of stopping")
     return p
 
 
@@ -50,9 +53,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         transcripts = read_text(args.text)
         tokenizer = train_token_list(list(transcripts.values()), args.output_dir, args.token_type, args.nbpe,
-                                     args.bpemode)
+                                     args.bpemode, nbpe_fallback=args.nbpe_fallback == "true")
         print(f"{PROG}: {args.output_dir}/tokens.txt: {len(tokenizer) - 2} units + <blank>, <unk> from "
               f"{len(transcripts)} transcripts of {args.text}")
+        if args.token_type == "bpe" and len(tokenizer) - 1 < args.nbpe:
+            print(f"{PROG}: --nbpe {args.nbpe} does not fit these transcripts; trained {len(tokenizer) - 1} "
+                  f"pieces instead (--nbpe_fallback true)", file=sys.stderr)
         utt2dur = os.path.join(os.path.dirname(args.text), "utt2dur")
         if os.path.isfile(utt2dur):
             mean, peak, worst = token_rate(tokenizer, transcripts, utt2dur)

@@ -11,11 +11,15 @@ base64 of its serialized proto), so decoding needs no file beside the model.
 from __future__ import annotations
 
 import base64
+import logging
 import os
+import re
 from collections import Counter
 from typing import Iterable, Mapping, Optional, Sequence
 
 from maskspec.utils.atomic import atomic_open, atomic_path
+
+logger = logging.getLogger(__name__)
 
 TOKEN_TYPES = ("bpe", "char")
 BPE_MODES = ("unigram", "bpe")
@@ -116,12 +120,13 @@ class Tokenizer:
 
 
 def train_token_list(transcripts: Sequence[str], output_dir: str, token_type: str, nbpe: int = 0,
-                     bpemode: str = "unigram") -> Tokenizer:
+                     bpemode: str = "unigram", nbpe_fallback: bool = False) -> Tokenizer:
     """Write ``output_dir/tokens.txt`` (and ``bpe.model`` for bpe) from training transcripts.
 
     bpe: a sentencepiece model of ``nbpe`` pieces (``bpemode`` unigram or bpe) over every character seen
     (character_coverage 1.0, as ESPnet does for English). char: the characters of the transcripts in code point
-    order. Files are written atomically.
+    order. Files are written atomically. ``nbpe_fallback``: when the transcripts cannot hold ``nbpe`` pieces
+    (a small corpus), train the most sentencepiece says they can hold instead of stopping (a warning names both).
     """
     if token_type not in TOKEN_TYPES:
         raise TokenizerError(f"token_type must be one of {TOKEN_TYPES}, got {token_type!r}")
@@ -137,7 +142,15 @@ def train_token_list(transcripts: Sequence[str], output_dir: str, token_type: st
             raise TokenizerError(f"bpemode must be one of {BPE_MODES}, got {bpemode!r}")
         if nbpe < 2:
             raise TokenizerError(f"nbpe must be at least 2, got {nbpe}")
-        model = _train_sentencepiece(transcripts, output_dir, nbpe, bpemode)
+        try:
+            model = _train_sentencepiece(transcripts, output_dir, nbpe, bpemode)
+        except TokenizerError as e:
+            most = _most_pieces(str(e))
+            if not nbpe_fallback or most is None or not 2 <= most < nbpe:
+                raise
+            logger.warning("%d %s pieces do not fit %d transcripts; using %d, the most they hold", nbpe, bpemode,
+                           len(transcripts), most)
+            model = _train_sentencepiece(transcripts, output_dir, most, bpemode)
         import sentencepiece as spm
 
         sp = spm.SentencePieceProcessor(model_proto=model)
@@ -147,6 +160,12 @@ def train_token_list(transcripts: Sequence[str], output_dir: str, token_type: st
     with atomic_open(os.path.join(output_dir, "tokens.txt"), "w", encoding="utf-8") as f:
         f.writelines(t + "\n" for t in tokens)
     return Tokenizer(token_type, tokens, model)
+
+
+def _most_pieces(message: str) -> Optional[int]:
+    """The vocabulary size sentencepiece's "Vocabulary size too high" error allows ("<= N"), or None."""
+    m = re.search(r"Vocabulary size too high \((\d+)\)\. Please set it to a value <= (\d+)", message)
+    return int(m.group(2)) if m else None
 
 
 def _train_sentencepiece(transcripts: Sequence[str], output_dir: str, nbpe: int, bpemode: str) -> bytes:

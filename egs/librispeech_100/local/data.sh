@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Stage 1 of the LibriSpeech recipe: LibriSpeech/<subset>/<speaker>/<chapter>/*.flac and
 # <speaker>-<chapter>.trans.txt -> data/{train_clean_100,dev_clean,dev_other,test_clean,test_other} with wav.scp,
-# utt2dur, utt2spk and text.
+# utt2dur, utt2spk and text. Subsets the corpus folder does not hold are skipped and named (e.g. only
+# train-clean-100, dev-clean and test-clean: run the recipe with --test_sets test_clean).
 set -euo pipefail
 . ./path.sh
 . ./db.sh  # corpus roots
@@ -24,7 +25,14 @@ if [ $# -ne 0 ]; then echo "$0: unexpected argument '$1' (see --help)" >&2; exit
 
 # The reader checks --db_root (empty: the db.sh variable is unset; not a directory) and the corpus files.
 # shellcheck disable=SC2086
-python -m maskspec.data.corpora.librispeech --db_root "$db_root" --out_dir "$data" --nj "$nj" --subsets $subsets
+python -m maskspec.data.corpora.librispeech --db_root "$db_root" --out_dir "$data" --nj "$nj" --subsets $subsets \
+  --skip_missing true
+skipped=$(cat "$data/skipped_subsets")
 for subset in $subsets; do
+  case " $(echo $skipped) " in *" $subset "*) continue ;; esac
   utils/validate_data_dir.sh --no-feats --no-labels "$data/${subset//-/_}"
 done
+if [ -n "$skipped" ]; then
+  echo "$0: skipped $(echo $skipped): not in the corpus folder; leave their sets out of the recipe's --test_sets" \
+    "(e.g. --test_sets test_clean)" >&2
+fi

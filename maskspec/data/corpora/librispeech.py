@@ -20,6 +20,7 @@ from maskspec.data.corpora.common import (
     run_cli,
     write_splits,
 )
+from maskspec.utils.atomic import atomic_open
 
 SUBSETS = ("train-clean-100", "dev-clean", "dev-other", "test-clean", "test-other")
 OTHER_SUBSETS = ("train-clean-360", "train-other-500")
@@ -84,9 +85,24 @@ def read_subset(root: str, subset: str) -> list[Utterance]:
     return utts
 
 
-def prepare(db_root: str, out_dir: str, subsets=SUBSETS, nj: int = 4) -> dict[str, int]:
-    """Write one data directory per subset; returns ``{set name: number of utterances}``."""
+def prepare(db_root: str, out_dir: str, subsets=SUBSETS, nj: int = 4, skip_missing: bool = False) -> dict[str, int]:
+    """Write one data directory per subset; returns ``{set name: number of utterances}``.
+
+    ``skip_missing``: subsets the corpus folder does not hold are skipped (a warning names them, and
+    ``<out_dir>/skipped_subsets`` lists them) instead of stopping; at least one must be there.
+    """
     root = corpus_dir(db_root)
+    if skip_missing:
+        missing = [s for s in subsets if not os.path.isdir(os.path.join(root, s))]
+        subsets = [s for s in subsets if s not in missing]
+        if not subsets:
+            raise CorpusError(f"{root}: none of the subsets {', '.join(missing)} is there")
+        os.makedirs(out_dir, exist_ok=True)
+        with atomic_open(os.path.join(out_dir, "skipped_subsets"), "w") as f:
+            f.writelines(s + "\n" for s in missing)
+        if missing:
+            log.warning("LibriSpeech: skipped %s (not in %s); prepared %s", " ".join(missing), root,
+                        " ".join(subsets))
     splits = {set_name(s): read_subset(root, s) for s in subsets}
     sizes = write_splits(out_dir, splits, None, nj, f"LibriSpeech in {root}")
     log.info("LibriSpeech: %s", sizes)
@@ -97,7 +113,9 @@ def main(argv=None) -> int:
     parser = base_parser("maskspec.data.corpora.librispeech", __doc__, "LibriSpeech", "LIBRISPEECH")
     parser.add_argument("--subsets", nargs="+", default=list(SUBSETS), choices=SUBSETS + OTHER_SUBSETS,
                         help="subsets to prepare")
-    return run_cli(lambda a: prepare(a.db_root, a.out_dir, a.subsets, a.nj), parser, argv)
+    parser.add_argument("--skip_missing", default="false", choices=("true", "false"),
+                        help="true: skip (and name) the subsets the corpus folder does not hold")
+    return run_cli(lambda a: prepare(a.db_root, a.out_dir, a.subsets, a.nj, a.skip_missing == "true"), parser, argv)
 
 
 if __name__ == "__main__":
