@@ -1,8 +1,10 @@
 """Stand-ins for Slurm's ``srun`` and ``scontrol`` that run a multi-node job step on this machine.
 
 ``srun --nodes N ... --kill-on-bad-exit=1 <command>`` records its argv (one JSON line in $SUBMIT_RECORD when set)
-and starts <command> N times at once, as Slurm would once per node, with STANDIN_NODE=<node index>; it fails
-when any of them fails. ``scontrol show hostnames`` names 127.0.0.1 first, so the nodes meet on this machine.
+and starts <command> N times at once, as Slurm would once per node, with STANDIN_NODE and SLURM_NODEID = <node
+index>; it fails when any of them fails. Like the real one, it passes only the variables of its --export (else
+of $SLURM_EXPORT_ENV, else all) plus SLURM_*. ``scontrol show hostnames`` names 127.0.0.1 first, so the nodes
+meet on this machine.
 """
 from __future__ import annotations
 
@@ -18,7 +20,12 @@ if os.environ.get("SUBMIT_RECORD"):
         f.write(json.dumps(["srun"] + args) + "\n")
 nodes = int(args[args.index("--nodes") + 1])
 cmd = args[args.index("--kill-on-bad-exit=1") + 1:]
-procs = [subprocess.Popen(cmd, env=dict(os.environ, STANDIN_NODE=str(n))) for n in range(nodes)]
+export = [a.split("=", 1)[1] for a in args[:len(args) - len(cmd)] if a.startswith("--export=")]
+names = (export or [os.environ.get("SLURM_EXPORT_ENV", "ALL")])[-1].split(",")
+env = dict(os.environ) if "ALL" in names else {k: v for k, v in os.environ.items() if k.startswith("SLURM_")}
+env.update({n: os.environ[n] for n in names if n in os.environ})
+procs = [subprocess.Popen(cmd, env=dict(env, STANDIN_NODE=str(n), SLURM_NODEID=str(n), SLURM_PROCID=str(n)))
+         for n in range(nodes)]
 sys.exit(max(p.wait() for p in procs))
 '''
 SCONTROL = "import sys\nassert sys.argv[1:3] == ['show', 'hostnames']\nprint('127.0.0.1')\nprint('127.0.0.2')\n"

@@ -9,6 +9,10 @@
 # log name and the command, runs the command through bash, writes the log (command, start time, output,
 # end time and exit code) and then an exit-status file <log-dir>/q/done.<name>.<task>.  This script polls
 # for those files, so it does not depend on the scheduler's own wait mechanism.
+# The job's environment is the submitting shell's, whatever the scheduler passes (sbatch --export=PATH and
+# qsub -v PATH pass only PATH): the job script sets every exported variable of this process again, except
+# those that belong to the host, the login or the scheduler's job (see host_or_job_variable), before
+# sourcing ./path.sh.  So OMP_NUM_THREADS, MASKSPEC_RDZV_PORT or NCCL_* set by run.sh reach every task.
 use strict;
 use warnings;
 use Cwd qw(getcwd);
@@ -45,6 +49,7 @@ option time=* -l h_rt=$0
 default gpu=0
 END
     task_var => 'SGE_TASK_ID',
+    job_setup => '',
     # Grid Engine expands the $TASK_ID pseudo variable in -o paths itself.
     array_args => sub { my ($n, $qbase) = @_; ('-o', "$qbase.\$TASK_ID.out", '-t', "1:$n") },
     max_jobs_in_array => 0,
@@ -70,6 +75,8 @@ default gpu=0
 default num_nodes=1
 END
     task_var => 'SLURM_ARRAY_TASK_ID',
+    # srun inside the job (utils/torchrun_nodes.sh) passes the job's environment on, not --export=PATH's.
+    job_setup => "export SLURM_EXPORT_ENV=ALL\n",
     array_args => sub {
       my ($n, $qbase, $max) = @_;
       return ('-o', "$qbase.%a.out", '--array=1-' . $n . (defined $max ? "%$max" : ''), '--parsable');
@@ -103,9 +110,13 @@ Options (mapped to scheduler arguments by the config file):
   --max-jobs-run N   tasks running at once
   --time T           run-time limit, HH:MM:SS
   --num-nodes N      nodes per job (Slurm's default config; for utils/torchrun_nodes.sh)
+  --procs-per-node P processes the job starts on each node, e.g. torchrun's ranks (default 1): the CPUs
+                     asked for (the config's num_threads option) are --num-threads x P
   --config F         config file (default: $be->{config_file} if it exists, else a built-in one;
                      any other "option name=..." it describes becomes a --name option)
-Environment: MASKSPEC_QUEUE_GRACE (seconds, default 60) is how long to wait for the exit-status files of
+Environment: the job runs with this shell's exported variables (not the host's, login's or scheduler's own:
+HOSTNAME, HOME, TMPDIR, CUDA_VISIBLE_DEVICES, SLURM_*, SGE_*, ...), whatever the config's --export or -v say.
+MASKSPEC_QUEUE_GRACE (seconds, default 60) is how long to wait for the exit-status files of
 tasks that the scheduler no longer lists before counting them as failed.
 Default config:
 $be->{default_config}
@@ -122,6 +133,21 @@ sub system_quiet {
   }
   waitpid($pid, 0);
   return $?;
+}
+
+# Variables that belong to the host, the login session or the scheduler's job rather than to the recipe: the
+# job keeps its own values of these (its host name, home, scratch folder, GPUs, task ids).
+my $HOST_OR_JOB_PREFIX = qr/^(?:SLURM|SBATCH|SALLOC|SRUN|SGE|PBS|LSB|PMI|PMIX|OMPI|SSH|XDG|DBUS)_/;
+my %HOST_OR_JOB = map { $_ => 1 } qw(HOSTNAME HOST HOME USER LOGNAME SHELL MAIL PWD OLDPWD SHLVL _ TERM
+  DISPLAY TMPDIR TMP TEMP JOB_ID JOB_NAME JOB_SCRIPT TASK_ID QUEUE NHOSTS NQUEUES NSLOTS PE PE_HOSTFILE
+  ENVIRONMENT REQUEST RESTARTED ARC CUDA_VISIBLE_DEVICES GPU_DEVICE_ORDINAL ROCR_VISIBLE_DEVICES
+  HIP_VISIBLE_DEVICES KRB5CCNAME LS_COLORS PS1 PROMPT_COMMAND COLUMNS LINES);
+sub host_or_job_variable { return $HOST_OR_JOB{$_[0]} || $_[0] =~ $HOST_OR_JOB_PREFIX; }
+
+# 'export NAME=value' lines that give a job this process's environment (names a shell can set only).
+sub environment_exports {
+  my @names = sort grep { /^[A-Za-z_][A-Za-z0-9_]*$/ && !host_or_job_variable($_) } keys %ENV;
+  return join('', map { "export $_=" . shell_quote($ENV{$_}) . "\n" } @names);
 }
 
 sub in_path {
@@ -185,6 +211,9 @@ while (@ARGV && $ARGV[0] =~ /^-/) {
 check_job_counts(\%given);
 fail("--gpu must be a non-negative integer, got '$given{gpu}'")
   if defined $given{gpu} && $given{gpu} !~ /^\d+$/;
+my $procs = delete $given{procs_per_node} // 1;
+@given = grep { $_ ne 'procs_per_node' } @given;
+fail("--procs-per-node must be a positive integer, got '$procs'") unless $procs =~ /^\d+$/ && $procs > 0;
 
 my $jobs = parse_jobs(\@ARGV, $usage);
 my ($var, $first, $last, $log_template, $cmd_template) = @$jobs{qw(var first last log cmd)};
@@ -208,6 +237,13 @@ if (defined $config_source) {
 my ($command, $options, $defaults) = parse_config($config_text, $config_source);
 my %value = (%$defaults, %given);
 my @names = (@given, sort grep { !exists $given{$_} } keys %$defaults);
+# Per-process CPUs: P processes per node need P times the threads of one (torchrun's ranks each get theirs).
+if ($procs > 1) {
+  $value{num_threads} = ($value{num_threads} // 1) * $procs;
+  push @names, 'num_threads' unless grep { $_ eq 'num_threads' } @names;
+  fail("--procs-per-node $procs needs CPUs per process, but config $config_source does not describe "
+       . "num_threads (e.g. 'option num_threads=* --cpus-per-task=\$0')") unless $options->{num_threads};
+}
 my @submit_args;
 for my $name (@names) {
   next if $name eq 'config';
@@ -251,7 +287,8 @@ my $job_script = <<"END";
 # Written by $0 at @{[strftime('%Y-%m-%d %H:%M:%S', localtime)]}; submitted with:
 # @{[join(' ', map { /^[\w.,:=\/\@%+-]+$/ ? $_ : shell_quote($_) } @submit)]}
 cd @{[shell_quote($cwd)]} || exit 1
-if [ -f ./path.sh ]; then . ./path.sh; fi
+# The submitting shell's environment, whatever the scheduler passed (see utils/queue.pl).
+@{[environment_exports()]}$be->{job_setup}if [ -f ./path.sh ]; then . ./path.sh; fi
 task=\${$be->{task_var}:?the scheduler did not set $be->{task_var}}
 job=\$((task + @{[$first - 1]}))
 log_template=@{[shell_quote($log_template)]}
@@ -276,10 +313,13 @@ echo "\$ret" > "\$done_file.tmp" && mv -f "\$done_file.tmp" "\$done_file"
 [ "\$ret" -eq 0 ] || exit 1
 END
 {
+  # Only the user reads it: it holds the submitting shell's environment.
+  my $old_umask = umask(077);
   open(my $fh, '>', "$script.tmp") or fail("cannot write $script.tmp: $!");
+  umask($old_umask);
   print $fh $job_script;
   close($fh) or fail("cannot write $script.tmp: $!");
-  chmod(0755, "$script.tmp");
+  chmod(0700, "$script.tmp");
   rename("$script.tmp", $script) or fail("cannot rename $script.tmp: $!");
 }
 

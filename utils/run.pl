@@ -20,8 +20,8 @@ e.g.: $0 JOB=1:4 exp/log/fbank.JOB.log python -m maskspec.bin.compute_fbank --wa
 Options:
   --max-jobs-run N   jobs running at once (default: number of CPUs)
   --num-threads N    threads each job uses, written to the accounting line (default: 1)
-  --mem M, --gpu N, --time T, --config F   accepted so that queue.pl and slurm.pl options can be
-                     used unchanged; they have no effect here
+  --mem M, --gpu N, --time T, --config F, --procs-per-node P   accepted so that queue.pl and slurm.pl
+                     options can be used unchanged; they have no effect here
 END
 
 # Number of CPUs this process may use.
@@ -42,7 +42,7 @@ sub exit_code {
 }
 
 my %opt = (max_jobs_run => undef, num_threads => 1, mem => undef, gpu => undef, time => undef,
-           config => undef);
+           config => undef, procs_per_node => undef);
 while (@ARGV && $ARGV[0] =~ /^-/) {
   my $arg = shift @ARGV;
   if ($arg eq '--help' || $arg eq '-h') { print $usage; exit 0; }

@@ -23,7 +23,8 @@ replay_command=$(printf '%q ' "$0" "$@")
 stage=1                    # first stage to run (1 data, 2 features, 3 pre-training, 4 fine-tuning, 5 scoring)
 stop_stage=5               # last stage to run
 ngpu=0                     # GPUs per training job (0: CPU); more than 1 runs torchrun with one process per GPU
-num_nodes=1                # nodes per training job (> 1: --ngpu GPUs on each, Slurm only: utils/torchrun_nodes.sh)
+num_nodes=1                # nodes per training job (> 1: --ngpu GPUs on each, or one CPU process with --ngpu 0;
+                           # Slurm only: utils/torchrun_nodes.sh)
 nj=8                       # parallel jobs for feature extraction
 overwrite=false            # true: redo work that a .done marker says is complete, instead of skipping it
 datadir=data               # Kaldi data directories written by local/data.sh
@@ -102,7 +103,8 @@ e.g.: $0 --init ../audioset/exp/pretrain_base/model.pt --folds "1 2 3 4 5" \\
 Options (default):
   --stage (1)  --stop_stage (5)     stages to run
   --ngpu (0)                        GPUs per training job; 0 = CPU, >1 = torchrun
-  --num_nodes (1)                   nodes per training job, --ngpu GPUs each (cuda_cmd must be slurm.pl)
+  --num_nodes (1)                   nodes per training job, --ngpu GPUs each (--ngpu 0: one CPU process
+                                    each); cuda_cmd must be slurm.pl
   --nj (8)                          feature extraction jobs
   --overwrite (false)               redo work marked complete
   --datadir (data) --dumpdir (dump) --expdir (exp)
@@ -142,7 +144,6 @@ done
 [[ $stage =~ ^[0-9]+$ && $stop_stage =~ ^[0-9]+$ ]] || die "--stage and --stop_stage must be integers"
 [[ $ngpu =~ ^[0-9]+$ ]] || die "--ngpu must be a non-negative integer, got '$ngpu'"
 [[ $num_nodes =~ ^[1-9][0-9]*$ ]] || die "--num_nodes must be a positive integer, got '$num_nodes'"
-[ "$num_nodes" -eq 1 ] || [ "$ngpu" -gt 0 ] || die "--num_nodes $num_nodes needs --ngpu >= 1 (GPUs per node)"
 [[ $nj =~ ^[1-9][0-9]*$ ]] || die "--nj must be a positive integer, got '$nj'"
 [[ $stats_max_utts =~ ^[0-9]+$ ]] || die "--stats_max_utts must be a non-negative integer, got '$stats_max_utts'"
 in_stages() {  # <n>: is stage n selected?
@@ -316,13 +317,17 @@ write_replay() {  # <exp-dir> <stage>: <exp-dir>/run.sh reruns that stage with t
 
 # Training launcher: one process on CPU or one GPU, torchrun with one process per GPU otherwise.
 # Several nodes: the scheduler allocates them (slurm.pl --num-nodes); one node asks for nothing more, so
-# queue configs that do not describe num_nodes keep working.
+# queue configs that do not describe num_nodes keep working. Several processes per node ask for the CPUs of
+# each (--procs-per-node: --num-threads CPUs per process).
 nodes_opt=""
 [ "$num_nodes" -eq 1 ] || nodes_opt=" --num-nodes $num_nodes"
+[ "$ngpu" -le 1 ] || nodes_opt+=" --procs-per-node $ngpu"
 
 train_launcher() {  # <module> -> words of the command before the module's options
   if [ "$num_nodes" -gt 1 ]; then
-    echo "utils/torchrun_nodes.sh --nnodes $num_nodes --nproc_per_node $ngpu -m $1 --device cuda"
+    local device=cuda
+    [ "$ngpu" -gt 0 ] || device=cpu
+    echo "utils/torchrun_nodes.sh --nnodes $num_nodes --nproc_per_node $(( ngpu > 0 ? ngpu : 1 )) -m $1 --device $device"
   elif [ "$ngpu" -gt 1 ]; then
     echo "torchrun --standalone --nproc_per_node $ngpu -m $1 --device cuda"
   elif [ "$ngpu" -eq 1 ]; then

@@ -4,8 +4,8 @@ submitted array job here, task after task, as the scheduler would on its nodes.
 
 The AudioSet recipe is used with the tiny settings; cmd.sh is replaced by one selecting the scheduler, and the
 recipe's own conf/queue.conf and conf/slurm.conf translate --mem / --num-threads / --gpu into scheduler options.
-Stage 3 asks for one GPU (--ngpu 1) so that the GPU request is visible, and runs on the CPU anyway
-(--pretrain_args "--device cpu" comes after the launcher's --device cuda).
+Stage 3 asks for two GPUs (--ngpu 2) so that the GPU request and the CPUs of each of its two processes are
+visible, and runs on the CPU anyway (--pretrain_args "--device cpu" comes after the launcher's --device cuda).
 """
 from __future__ import annotations
 
@@ -92,7 +92,7 @@ def test_stages_2_and_3_through_the_scheduler(tmp_path, backend):
                        "--pretrain_args", "--device cpu", "--pretrain_valid_set", "train_2m",
                        "--valid_set", "train_2m", "--test_sets", "train_2m")
     args[args.index("--nj") + 1] = "2"  # two feature jobs: an array of two tasks
-    args[args.index("--ngpu") + 1] = "1"  # stage 3 requests a GPU
+    args[args.index("--ngpu") + 1] = "2"  # stage 3 requests two GPUs: torchrun with two processes
     run_script(["run.sh", *args], work, env=env)
 
     subs = submissions(record)
@@ -107,24 +107,26 @@ def test_stages_2_and_3_through_the_scheduler(tmp_path, backend):
     cpu_argv, gpu_argv = " ".join(fbank[0]["argv"]), " ".join(pretrain[0]["argv"])
     if backend == "queue":
         assert "-t 1:2" in cpu_argv and "-l mem_free=2G,ram_free=2G" in cpu_argv and "gpu" not in cpu_argv
-        assert "-l mem_free=6G,ram_free=6G" in gpu_argv and "-pe smp 2" in gpu_argv
-        assert "-l gpu=1 -q g.q" in gpu_argv and "-t 1:1" in gpu_argv
+        assert "-l mem_free=6G,ram_free=6G" in gpu_argv and "-pe smp 4" in gpu_argv  # 2 threads x 2 processes
+        assert "-l gpu=2 -q g.q" in gpu_argv and "-t 1:1" in gpu_argv
     else:
         assert "--array=1-2" in cpu_argv and "--mem=2G" in cpu_argv and "gres" not in cpu_argv
-        assert "--mem=6G" in gpu_argv and "--cpus-per-task=2" in gpu_argv
-        assert "--partition=gpu --gres=gpu:1" in gpu_argv and "--array=1-1" in gpu_argv
+        assert "--mem=6G" in gpu_argv and "--cpus-per-task=4" in gpu_argv  # 2 threads x 2 processes
+        assert "--gres=gpu:2" in gpu_argv and "--array=1-1" in gpu_argv
+        assert "--partition" not in cpu_argv + gpu_argv  # the shipped conf works where there is no gpu partition
 
     # the jobs' work is done: features of both sets, statistics, the pre-trained model
     assert set(read_kv(work / "dump/fbank/train_2m/feats.scp")) == set(read_kv(work / "data/train_2m/wav.scp"))
     assert (work / "dump/fbank/train_2m/stats.json").is_file()
     assert (work / "exp/pretrain_tiny/model.pt").is_file()
     log = (work / "exp/pretrain_tiny/log/pretrain.log").read_text()
-    assert "# Ended (code 0)" in log
+    assert "# Ended (code 0)" in log and "threads=4" in log
+    assert "2 processes" in (work / "exp/pretrain_tiny/train.log").read_text()
 
 
 def test_multi_node_pretraining_through_slurm(tmp_path):
-    """--num_nodes 2 --ngpu 1: slurm.pl asks for two nodes, utils/torchrun_nodes.sh starts one torchrun on each
-    through (stand-in) srun, and the two processes pre-train together (gloo on the CPU here)."""
+    """--num_nodes 2 --ngpu 0 (a CPU cluster): slurm.pl asks for two nodes and no GPU, utils/torchrun_nodes.sh
+    starts one torchrun on each through (stand-in) srun, and the two CPU processes pre-train together (gloo)."""
     fx = make_audioset(tmp_path / "audioset")
     configs = write_tiny_configs(tmp_path / "conf")
     work_root = tmp_path / "run"
@@ -137,16 +139,17 @@ def test_multi_node_pretraining_through_slurm(tmp_path):
     env = {"PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}", "STANDIN_RECORD": str(record),
            "MASKSPEC_QUEUE_GRACE": "5", "MASKSPEC_RDZV_PORT": str(free_port()), "OMP_NUM_THREADS": "1"}
     args = recipe_args(fx.root, configs, "--pretrain_config", str(configs["pretrain"]), "--stop_stage", "3",
-                       "--pretrain_args", "--device cpu --batch_size 2 --max_steps 2 --num_images 0",
+                       "--pretrain_args", "--batch_size 2 --max_steps 2 --num_images 0",
                        "--pretrain_valid_set", "train_2m", "--valid_set", "train_2m", "--test_sets", "train_2m",
                        "--num_nodes", "2")
-    args[args.index("--ngpu") + 1] = "1"
+    args[args.index("--ngpu") + 1] = "0"
     run_script(["run.sh", *args], work, env=env)
 
     (pretrain,) = by_command(submissions(record), "maskspec.bin.pretrain")
     argv = " ".join(pretrain["argv"])
-    assert "--nodes=2 --ntasks-per-node=1" in argv and "--gres=gpu:1" in argv and "--ntasks=1" not in argv
-    assert "utils/torchrun_nodes.sh --nnodes 2 --nproc_per_node 1 -m maskspec.bin.pretrain" in pretrain["script"]
+    assert "--nodes=2 --ntasks-per-node=1" in argv and "--gres" not in argv and "--ntasks=1" not in argv
+    assert ("utils/torchrun_nodes.sh --nnodes 2 --nproc_per_node 1 -m maskspec.bin.pretrain --device cpu"
+            in pretrain["script"])
     exp = work / "exp/pretrain_tiny"
     assert "2 processes" in (exp / "train.log").read_text()
     ckpt = torch.load(sorted((exp / "checkpoints").glob("ckpt_*.pt"))[-1], weights_only=True)

@@ -86,15 +86,22 @@ def data_dir(tmp_path):
 
 # Stand-in schedulers: each records its arguments (one JSON list per call) and runs the job script once per
 # task id synchronously, as a scheduler would on its nodes, then prints a job id the way the real one does.
+# The job gets the environment the real one would: qsub passes only -v's variables (all with -V), sbatch
+# only --export's (all by default or with ALL) plus SLURM_*, and sets SLURM_EXPORT_ENV to --export's value.
 _QSUB = r'''
 import json, os, subprocess, sys
 args = sys.argv[1:]
 with open(os.environ["SUBMIT_RECORD"], "a") as f:
     f.write(json.dumps(["qsub"] + args) + "\n")
 first, last = map(int, args[args.index("-t") + 1].split(":"))
+if "-V" in args:
+    env = dict(os.environ)
+else:
+    names = [n for i, a in enumerate(args[:-1]) if a == "-v" for n in args[i + 1].split(",")]
+    env = {n: os.environ[n] for n in names if n in os.environ}
 if os.environ.get("SCHEDULER_LOSES_JOBS") != "1":
     for task in range(first, last + 1):
-        subprocess.run(["bash", args[-1]], env=dict(os.environ, SGE_TASK_ID=str(task)))
+        subprocess.run(["bash", args[-1]], env=dict(env, SGE_TASK_ID=str(task), JOB_ID="4242"))
 print(f'Your job-array 4242.{first}-{last}:1 ("{os.path.basename(args[-1])}") has been submitted')
 '''
 
@@ -105,9 +112,18 @@ with open(os.environ["SUBMIT_RECORD"], "a") as f:
     f.write(json.dumps(["sbatch"] + args) + "\n")
 spec = [a for a in args if a.startswith("--array=")][0]
 first, last = map(int, re.match(r"--array=(\d+)-(\d+)", spec).groups())
+export = ([a.split("=", 1)[1] for a in args if a.startswith("--export=")] or ["ALL"])[-1]
+names = export.split(",")
+env = dict(os.environ) if "ALL" in names else {k: v for k, v in os.environ.items() if k.startswith("SLURM_")}
+for name in names:
+    if name not in ("ALL", "NONE"):
+        key, _, value = name.partition("=")
+        if value or key in os.environ:
+            env[key] = value or os.environ[key]
+env["SLURM_EXPORT_ENV"] = export
 if os.environ.get("SCHEDULER_LOSES_JOBS") != "1":
     for task in range(first, last + 1):
-        subprocess.run(["bash", args[-1]], env=dict(os.environ, SLURM_ARRAY_TASK_ID=str(task)))
+        subprocess.run(["bash", args[-1]], env=dict(env, SLURM_ARRAY_TASK_ID=str(task), SLURM_JOB_ID="4343"))
 print("4343" if "--parsable" in args else "Submitted batch job 4343")
 '''
 

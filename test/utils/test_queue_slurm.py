@@ -185,3 +185,54 @@ def test_usage(tools, scheduler, tool):
     proc = tools.run(tool, "--num-threads", "x", "log/a.log", "true", check=False)
     assert "--num-threads" in proc.stderr
     assert scheduler() == []
+
+
+# ---------------------------------------------------------------- the job's environment and CPUs (issue 21)
+
+SUBMIT_ENV = {"OMP_NUM_THREADS": "1", "MASKSPEC_RDZV_PORT": "29777", "NCCL_SOCKET_IFNAME": "eth0",
+              "ODD_VALUE": "it's \"quoted\"\nand $(not run) `either`", "CUDA_VISIBLE_DEVICES": "7",
+              "TMPDIR": "/submit/host/tmp"}
+SHOW = ("for v in OMP_NUM_THREADS MASKSPEC_RDZV_PORT NCCL_SOCKET_IFNAME CUDA_VISIBLE_DEVICES TMPDIR "
+        "SLURM_EXPORT_ENV; do echo \"$v=${!v-unset}\"; done; printf '%s' \"$ODD_VALUE\" > odd.txt")
+
+
+@pytest.mark.parametrize("tool", ["queue.pl", "slurm.pl"])
+def test_job_gets_the_submitting_shells_environment(tools, scheduler, tmp_path, tool):
+    """qsub -v PATH and sbatch --export=PATH (the built-in configs, as Kaldi's) pass only PATH; the job script
+    sets the recipe's variables again, but not the host's or the job's own (GPUs, scratch folder)."""
+    tools.run(tool, "log/env.log", SHOW, env=SUBMIT_ENV)
+    (argv,) = scheduler()
+    assert "--export=PATH" in argv if tool == "slurm.pl" else argv[1:3] == ["-v", "PATH"]
+    seen = dict(line.split("=", 1) for line in (tmp_path / "log/env.log").read_text().splitlines()
+                if not line.startswith("#"))
+    assert seen["OMP_NUM_THREADS"] == "1" and seen["MASKSPEC_RDZV_PORT"] == "29777"
+    assert seen["NCCL_SOCKET_IFNAME"] == "eth0"
+    assert (tmp_path / "odd.txt").read_text() == SUBMIT_ENV["ODD_VALUE"]
+    assert seen["CUDA_VISIBLE_DEVICES"] == "unset" and seen["TMPDIR"] == "unset"  # the scheduler's to set
+    # job steps started inside (srun in utils/torchrun_nodes.sh) get the job's environment, not only PATH
+    assert seen["SLURM_EXPORT_ENV"] == ("ALL" if tool == "slurm.pl" else "unset")
+    script = next((tmp_path / "log/q").glob("*.sh"))
+    assert script.stat().st_mode & 0o077 == 0  # it holds the environment: the user's only
+
+
+@pytest.mark.parametrize("tool, flag", [("slurm.pl", "--cpus-per-task="), ("queue.pl", "smp")])
+def test_cpus_per_process_times_processes_per_node(tools, scheduler, tool, flag):
+    """--procs-per-node 2 (torchrun with two ranks, maskspec.sh --ngpu 2): twice the CPUs of --num-threads."""
+    tools.run(tool, "--gpu", "2", "--procs-per-node", "2", "log/a.log", "true")
+    tools.run(tool, "--gpu", "2", "--num-threads", "3", "--procs-per-node", "2", "log/b.log", "true")
+    tools.run(tool, "--num-threads", "3", "log/c.log", "true")
+    two, six, three = (" ".join(argv) for argv in scheduler())
+    expect = (lambda n: f"--cpus-per-task={n}") if tool == "slurm.pl" else (lambda n: f"-pe smp {n}")
+    assert expect(2) in two and expect(6) in six and expect(3) in three
+    assert "threads=6" in (tools.cwd / "log/b.log").read_text()
+    if tool == "slurm.pl":
+        assert "--ntasks=1" in two  # one torchrun per node, which starts the ranks
+    proc = tools.run(tool, "--procs-per-node", "0", "log/d.log", "true", check=False)
+    assert "--procs-per-node must be a positive integer" in proc.stderr
+    (tools.cwd / "bare.conf").write_text("command sbatch\noption gpu=* --gres=gpu:$0\n")
+    proc = tools.run(tool, "--config", "bare.conf", "--procs-per-node", "2", "log/e.log", "true", check=False)
+    assert "does not describe num_threads" in proc.stderr
+
+
+def test_run_pl_accepts_procs_per_node(tools):
+    tools.run("run.pl", "--gpu", "2", "--procs-per-node", "2", "log/r.log", "true")
