@@ -54,7 +54,7 @@ class HearModel(nn.Module):
             raise ModelFileError("model file has no fbank_config: HEAR needs the feature settings to embed audio")
         self.fbank: FbankConfig = self.embedder.fbank
         # what featurize needs, without a second copy of the weights
-        self.feature_settings = {k: model_file[k] for k in ("fbank_config", "stats", "normalize")}
+        self.feature_settings = {k: model_file.get(k) for k in ("fbank_config", "stats", "normalize", "front_end")}
         self.sample_rate = int(hear_sample_rate(self.fbank.sample_rate))
         self.scene_embedding_size = int(self.embedder.embed_dim)
         # which vector the scene embedding is: "cls token" or "mean of patch tokens" (maskspec.inference.embed)

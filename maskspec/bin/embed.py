@@ -104,12 +104,19 @@ def feats_items(data_dir: str, model_file) -> list[tuple[str, Loader]]:
     from maskspec.data.datadir import read_kv
     from maskspec.features.normalize import normalize
     from maskspec.data.feats import load_feat
+    from maskspec.inference.featurize import model_front_end
 
     scp = read_kv(os.path.join(data_dir, "feats.scp"))
+    front_end = model_front_end(model_file)
+
+    def load(spec):
+        import torch
+
+        raw = front_end.pad_fbank(torch.as_tensor(np.asarray(load_feat(spec), dtype=np.float32)))
+        return np.asarray(normalize(raw, model_file["stats"], model_file["normalize"]), dtype=np.float32)
 
     def loader(spec):
-        return lambda: np.asarray(normalize(load_feat(spec), model_file["stats"], model_file["normalize"]),
-                                  dtype=np.float32)
+        return lambda: load(spec)
 
     return [(utt, loader(spec)) for utt, spec in scp.items()]
 
@@ -117,8 +124,13 @@ def feats_items(data_dir: str, model_file) -> list[tuple[str, Loader]]:
 def feats_match(data_dir: str, model_file) -> tuple[bool, str]:
     """Whether ``data_dir`` has a feats.scp computed with the model's fbank settings, and why not."""
     from maskspec.features.fbank import FbankConfig, FbankError
+    from maskspec.inference.featurize import model_front_end
 
     fbank_yaml = os.path.join(data_dir, "fbank.yaml")
+    front_end = model_front_end(model_file)
+    if front_end.pad == "waveform":
+        return False, (f"the model pads audio shorter than {front_end.pad_seconds:g} s before computing its "
+                       f"features ({front_end.name}'s front end), which stored features cannot reproduce")
     if not os.path.isfile(os.path.join(data_dir, "feats.scp")):
         return False, f"{data_dir}/feats.scp does not exist"
     if not os.path.isfile(fbank_yaml):

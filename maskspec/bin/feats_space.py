@@ -70,7 +70,7 @@ def estimate_bytes(durations, cfg: FbankConfig, filetype: str, dtype: str) -> in
     """Bytes of the features of clips of ``durations`` seconds (an iterable)."""
     seconds = np.fromiter(durations, dtype=np.float64)
     samples = np.maximum(np.round(seconds * cfg.sample_rate), cfg.min_samples)
-    frames = np.maximum(0, 1 + (samples - cfg.window_size) // cfg.window_shift)
+    frames = np.maximum(0, cfg.num_frames(samples))  # Kaldi or centred framing
     per_frame = cfg.feat_dim * np.dtype(dtype).itemsize
     key = "Y" + "x" * 11  # an AudioSet-length utterance id; the key is part of an ark's per-clip bytes
     return int(frames.sum() * per_frame + len(seconds) * clip_overhead(filetype, dtype, cfg.feat_dim, key))

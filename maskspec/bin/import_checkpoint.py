@@ -73,6 +73,9 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--class_labels", default=None,
                    help="tagger class names: class_labels_indices.csv (index,mid,display_name) or labels.txt")
     p.add_argument("--fbank_config", default=None, help="fbank.yaml instead of the format's")
+    p.add_argument("--front_end", default="source", choices=("source", "ours"),
+                   help="source: the source's own features and padding of short clips (default); ours: Kaldi "
+                        "framing, short clips padded after normalising, as models trained here")
     p.add_argument("--num_frames", type=int, default=None,
                    help="input frames of the model (default: the format's, 992/1000 authors, 1024 Audio-MAE)")
     p.add_argument("--num_mel_bins", type=int, default=128, help="mel bins of the model (default 128)")
@@ -246,6 +249,26 @@ def read_class_labels(path: str) -> list[str]:
     return [f"{name} ({rows[i][0]})" if counts[name] > 1 else name for i, name in enumerate(names)]
 
 
+# The sources' own front ends (docs/PRETRAINED.md): their fbank settings (egs/TEMPLATE/conf) and how they pad a
+# clip shorter than the model's input (maskspec.features.front_end): the authors' tagger pads the audio with
+# silence to 10 s (trainer/test.py); Audio-MAE and EAT pad the raw fbank with zeros, then normalise.
+SOURCE_FRONT_ENDS = {"maskspec-authors": ("fbank_paper_centered.yaml", "waveform"),
+                     "audiomae": ("fbank_ast.yaml", "fbank"), "eat": ("fbank_ast.yaml", "fbank")}
+AUTHORS_CLIP_SECONDS = 10.0
+
+
+def source_front_end(fmt: str, which: str, num_frames: int) -> tuple[str, Optional[dict]]:
+    """(fbank yaml in egs/TEMPLATE/conf, ``front_end`` record or None) for a checkpoint of format ``fmt``:
+    the source's own (``which`` "source"), or Kaldi framing with no record ("ours": the default padding)."""
+    source = "eat" if fmt.startswith("eat") else fmt
+    if which == "ours":
+        return FBANK_CONFIGS[fmt], None
+    fbank, pad = SOURCE_FRONT_ENDS[source]
+    if pad == "waveform":
+        return fbank, dict(name=source, pad=pad, pad_seconds=AUTHORS_CLIP_SECONDS)
+    return fbank, dict(name=source, pad=pad, pad_frames=num_frames)
+
+
 def build_fields(args) -> tuple[dict, list[str]]:
     """Keyword arguments of save_model_file for the options, and the notes to print."""
     import torch
@@ -302,7 +325,8 @@ def build_fields(args) -> tuple[dict, list[str]]:
         raise ImportFailed(f"{where}: the model needs {missing[0]!r}, which the checkpoint does not give")
     model.load_state_dict(conv["state_dict"], strict=True)
 
-    fbank_path = args.fbank_config or str(CONF_DIR / FBANK_CONFIGS[fmt])
+    fbank_name, front_end = source_front_end(fmt, args.front_end, cfg.num_frames)
+    fbank_path = args.fbank_config or str(CONF_DIR / fbank_name)
     try:
         fbank = FbankConfig.from_yaml(fbank_path)
     except FbankError as e:
@@ -350,7 +374,7 @@ def build_fields(args) -> tuple[dict, list[str]]:
                  decoder_imported=conv["decoder_imported"], notes=notes)
     fields = dict(kind=kind, model_config=cfg.to_dict(), state_dict=model.state_dict(), fbank_config=fbank.to_dict(),
                   stats=stats, normalize=normalize, classes=classes, task_type=task_type,
-                  num_frames=cfg.num_frames, extra=extra)
+                  num_frames=cfg.num_frames, extra=extra, front_end=front_end)
     return fields, notes
 
 

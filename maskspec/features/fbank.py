@@ -9,9 +9,22 @@ with ``stats.json`` removes, except where the log floor is reached.
 torch is imported inside the functions that compute, so that resolving or checking a config (``make_fbank.sh``
 does it before starting the jobs) does not pay the seconds of a torch import.
 
-Two configurations are shipped in ``egs/TEMPLATE/conf``: ``fbank_ast.yaml`` (the defaults of this class: 16 kHz,
-Hanning window, HTK-compatible, 128 mel bins, 10 ms shift) and ``fbank_paper.yaml`` (the MaskSpec paper's 32 kHz,
-0-15 kHz, log(x + 1e-5) features).
+Two framings (``FbankConfig.framing``):
+
+* ``kaldi`` (the default): Kaldi's ``snip_edges`` frames, frame ``k`` spans samples ``[k * shift, k * shift +
+  length)``, each frame's DC offset removed and pre-emphasised on its own (``x[t] - c * x[t-1]`` inside the
+  frame, its first sample against itself): ``1 + (N - length) // shift`` frames.
+* ``centered``: the MaskSpec authors' centred STFT. The waveform ``x[0..N-1]`` is pre-emphasised once, as a
+  whole, by the two-tap filter ``y[n] = x[n + 1] - c * x[n]`` (``n = 0..N-2``: ``N - 1`` samples), ``y`` is
+  padded at both ends by reflection with ``n_fft / 2`` samples, and frame ``k`` is the window (``length``
+  samples, centred in the ``n_fft``-sample FFT frame) centred on ``y[k * shift]``: ``1 + (N - 1) // shift``
+  frames (1000 for 10 s at 32 kHz with a 320-sample hop). No DC removal, no energy column. The power
+  spectrum, mel banks (Kaldi's) and log are those of the Kaldi framing.
+
+Three configurations are shipped in ``egs/TEMPLATE/conf``: ``fbank_ast.yaml`` (the defaults of this class: 16 kHz,
+Hanning window, HTK-compatible, 128 mel bins, 10 ms shift), ``fbank_paper.yaml`` (the MaskSpec paper's 32 kHz,
+0-15 kHz, log(x + 1e-5) features with Kaldi framing) and ``fbank_paper_centered.yaml`` (the same with the
+authors' centred framing: their exact front end).
 """
 from __future__ import annotations
 
@@ -25,6 +38,7 @@ from maskspec.utils.atomic import atomic_open
 from maskspec.utils.fields import check_field_types, check_fields
 
 WINDOW_TYPES = ("hamming", "hanning", "povey", "rectangular", "blackman")
+FRAMINGS = ("kaldi", "centered")
 # FbankConfig fields that torchaudio.compliance.kaldi.fbank takes under the same name and meaning
 KALDI_OPTIONS = ("num_mel_bins", "frame_length", "frame_shift", "low_freq", "high_freq", "preemphasis_coefficient",
                  "window_type", "htk_compat", "dither", "use_energy", "remove_dc_offset")
@@ -58,6 +72,9 @@ class FbankConfig:
             and averages the channels.
         min_duration: audio shorter than this (seconds, and in any case shorter than one frame) is padded with
             trailing zeros to that length, so every utterance gives at least one frame.
+        framing: ``kaldi`` (snip-edges frames, the default) or ``centered`` (the MaskSpec authors' centred
+            STFT: whole-waveform pre-emphasis, reflect padding, frame ``k`` centred on sample ``k * shift``; see
+            the module docstring). ``centered`` needs ``remove_dc_offset`` and ``use_energy`` false.
     """
 
     sample_rate: int = 16000
@@ -75,6 +92,7 @@ class FbankConfig:
     log_offset: float = 0.0
     expect_channels: int | None = None
     min_duration: float = 0.0
+    framing: str = "kaldi"
 
     def __post_init__(self) -> None:
         check_field_types(self, "invalid fbank config:", FbankError)
@@ -92,6 +110,11 @@ class FbankConfig:
             (self.log_offset >= 0, "log_offset must be >= 0"),
             (self.expect_channels is None or self.expect_channels >= 1, "expect_channels must be >= 1 or null"),
             (self.min_duration >= 0, "min_duration must be >= 0"),
+            (self.framing in FRAMINGS, f"framing must be one of {FRAMINGS}"),
+            (self.framing != "centered" or not self.remove_dc_offset,
+             "framing centered has no per-frame DC removal: set remove_dc_offset: false"),
+            (self.framing != "centered" or not self.use_energy,
+             "framing centered has no energy column: set use_energy: false"),
         ]
         for ok, message in checks:
             if not ok:
@@ -108,17 +131,38 @@ class FbankConfig:
         return int(self.sample_rate * self.frame_shift * 0.001)
 
     @property
+    def fft_size(self) -> int:
+        """FFT length: the window rounded up to a power of two (Kaldi's round_to_power_of_two)."""
+        return 1 << (self.window_size - 1).bit_length()
+
+    @property
     def feat_dim(self) -> int:
         return self.num_mel_bins + int(self.use_energy)
 
-    def num_frames(self, num_samples: int) -> int:
-        """Frames produced for ``num_samples`` samples at ``sample_rate`` (after padding to the minimum length)."""
-        num_samples = max(num_samples, self.min_samples)
-        return 1 + (num_samples - self.window_size) // self.window_shift
+    def num_frames(self, num_samples):
+        """Frames produced for ``num_samples`` samples at ``sample_rate`` (after padding to the minimum length);
+        an int, or an integer array for an array of lengths."""
+        n = np.maximum(num_samples, self.min_samples)
+        if self.framing == "centered":
+            frames = 1 + (n - 1) // self.window_shift
+        else:
+            frames = 1 + (n - self.window_size) // self.window_shift
+        return int(frames) if np.ndim(frames) == 0 else frames
 
     @property
     def min_samples(self) -> int:
-        return max(self.window_size, int(np.ceil(self.min_duration * self.sample_rate)))
+        """The shortest waveform computed (shorter ones are zero-padded to it): one frame for Kaldi framing;
+        for centred framing, enough for the reflect padding (more than ``fft_size / 2`` pre-emphasised
+        samples)."""
+        shortest = self.fft_size // 2 + 2 if self.framing == "centered" else self.window_size
+        return max(shortest, int(np.ceil(self.min_duration * self.sample_rate)))
+
+    def frame_center_ms(self, frame: float) -> float:
+        """Where frame ``frame`` (an index, or a fractional mean of indices) is centred, in ms from the start."""
+        shift_ms = 1000.0 * self.window_shift / self.sample_rate
+        if self.framing == "centered":
+            return frame * shift_ms
+        return frame * shift_ms + 500.0 * self.window_size / self.sample_rate
 
     @classmethod
     def from_dict(cls, values: dict, source: str = "fbank config") -> "FbankConfig":
@@ -157,7 +201,12 @@ class FbankConfig:
         return self
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """Every field, except ``framing`` when it is the default ``kaldi``: the settings written before the
+        option existed (fbank.yaml of feature dumps, model files) stay byte for byte what they were."""
+        d = dataclasses.asdict(self)
+        if d["framing"] == "kaldi":
+            del d["framing"]
+        return d
 
     def to_yaml(self, path: str | os.PathLike) -> None:
         """Write every field (the resolved settings), atomically."""
@@ -201,11 +250,75 @@ def prepare_waveform(wave, sr: int, cfg: FbankConfig) -> "torch.Tensor":
     return mono
 
 
+def feature_window(window_type: str, size: int, device=None) -> "torch.Tensor":
+    """Kaldi's analysis windows (``feature-window.cc``), float64 ``[size]``; "hanning" is the symmetric Hann
+    window ``0.5 - 0.5 cos(2 pi n / (size - 1))``."""
+    import torch
+
+    n = torch.arange(size, dtype=torch.float64, device=device)
+    a = 2 * np.pi / (size - 1)
+    if window_type == "hanning":
+        w = 0.5 - 0.5 * torch.cos(a * n)
+    elif window_type == "povey":
+        w = (0.5 - 0.5 * torch.cos(a * n)) ** 0.85
+    elif window_type == "hamming":
+        w = 0.54 - 0.46 * torch.cos(a * n)
+    elif window_type == "blackman":
+        w = 0.42 - 0.5 * torch.cos(a * n) + (0.5 - 0.42) * torch.cos(2 * a * n)
+    elif window_type == "rectangular":
+        w = torch.ones(size, dtype=torch.float64, device=device)
+    else:
+        raise FbankError(f"unknown window_type {window_type!r}")
+    return w
+
+
+def mel_banks(cfg: FbankConfig) -> np.ndarray:
+    """Kaldi's triangular mel filters, float64 ``[num_mel_bins, fft_size / 2 + 1]`` (no weight on the Nyquist
+    bin): ``mel(f) = 1127 ln(1 + f / 700)``, ``num_mel_bins + 2`` edges evenly spaced in mel from ``low_freq`` to
+    ``high_freq``, FFT bin ``i`` at ``i * sample_rate / fft_size`` Hz (no VTLN warping)."""
+    def mel(f):
+        return 1127.0 * np.log1p(np.asarray(f, np.float64) / 700.0)
+
+    high = cfg.high_freq if cfg.high_freq > 0 else cfg.sample_rate / 2 + cfg.high_freq
+    edges = np.linspace(mel(cfg.low_freq), mel(high), cfg.num_mel_bins + 2)
+    left, center, right = edges[:-2, None], edges[1:-1, None], edges[2:, None]
+    m = mel(np.arange(cfg.fft_size // 2) * cfg.sample_rate / cfg.fft_size)[None]
+    rising = np.where((m > left) & (m <= center), (m - left) / (center - left), 0.0)
+    falling = np.where((m > center) & (m < right), (right - m) / (right - center), 0.0)
+    return np.pad(rising + falling, ((0, 0), (0, 1)))
+
+
+def centered_fbank(mono: "torch.Tensor", cfg: FbankConfig) -> "torch.Tensor":
+    """Log-mel ``[T, F]`` float32 of a ``[1, N]`` waveform at ``cfg.sample_rate`` with the centred framing (see
+    the module docstring); ``N`` must be at least ``cfg.min_samples``. Computed in float64 (the STFT and the mel
+    banks), so the features are the description's to float32 rounding, however weak a band."""
+    import torch
+
+    x = mono[0].to(torch.float64)
+    if cfg.dither > 0:
+        x = x + cfg.dither * torch.randn_like(x)
+    y = x[1:] - cfg.preemphasis_coefficient * x[:-1]  # whole-waveform pre-emphasis, N - 1 samples
+    n_fft = cfg.fft_size
+    window = feature_window(cfg.window_type, cfg.window_size, y.device)
+    spec = torch.stft(y, n_fft, hop_length=cfg.window_shift, win_length=cfg.window_size, window=window,
+                      center=True, pad_mode="reflect", return_complex=True)  # [n_fft/2 + 1, T], window mid-frame
+    power = spec.real ** 2 + spec.imag ** 2
+    mel = torch.as_tensor(mel_banks(cfg), device=power.device) @ power  # [F, T]
+    if cfg.log_offset > 0:
+        mel = torch.log(mel + cfg.log_offset)
+    else:
+        mel = torch.log(torch.clamp_min(mel, float(np.finfo(np.float32).eps)))
+    return mel.T.to(torch.float32).contiguous()
+
+
 def kaldi_fbank(mono: "torch.Tensor", cfg: FbankConfig) -> "torch.Tensor":
-    """``torchaudio.compliance.kaldi.fbank`` of a ``[1, N]`` waveform already at ``cfg.sample_rate``: ``[T, F]``."""
+    """Log-mel ``[T, F]`` of a ``[1, N]`` waveform already at ``cfg.sample_rate``: ``torchaudio.compliance.
+    kaldi.fbank`` (Kaldi framing), or ``centered_fbank`` (``cfg.framing`` centered)."""
     import torch
     import torchaudio
 
+    if cfg.framing == "centered":
+        return centered_fbank(mono, cfg)
     feats = torchaudio.compliance.kaldi.fbank(
         mono,
         sample_frequency=cfg.sample_rate,

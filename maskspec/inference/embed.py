@@ -35,6 +35,12 @@ Timestamps (milliseconds from the start of the audio): the centre of a column, i
 its ``p`` frames. With Kaldi frames (``snip_edges``; frame ``k`` spans ``[k * shift, k * shift + length)``)
 column ``j`` is at ``(j * p + (p - 1) / 2) * shift + length / 2``: 87.5, 247.5, 407.5 ... ms for 16 frames of
 10 ms shift and 25 ms length (shift and length taken in whole samples at the feature rate, as Kaldi does).
+With centred framing (``framing: centered``, frame ``k`` centred on ``k * shift``) it is
+``(j * p + (p - 1) / 2) * shift``: 75, 235, 395 ... ms.
+
+A clip of more frames than a window but no more than the model's input (``num_frames`` not a multiple of ``p``:
+the MaskSpec authors' tagger takes 1000 frames and encodes 992) is encoded as the model encodes its input: one
+window, the frames beyond the last whole patch dropped.
 """
 from __future__ import annotations
 
@@ -59,10 +65,8 @@ Feats = Union[torch.Tensor, Sequence[Any]]
 
 def column_times_ms(num_columns: int, patch_size: int, fbank: FbankConfig) -> torch.Tensor:
     """[num_columns] float64 centre times (ms) of patch columns 0..n-1 (see the module docstring)."""
-    shift_ms = 1000.0 * fbank.window_shift / fbank.sample_rate
-    length_ms = 1000.0 * fbank.window_size / fbank.sample_rate
     j = torch.arange(num_columns, dtype=torch.float64)
-    return (j * patch_size + (patch_size - 1) / 2.0) * shift_ms + length_ms / 2.0
+    return fbank.frame_center_ms(j * patch_size + (patch_size - 1) / 2.0)
 
 
 def _embedding_network(model_file: Mapping[str, Any]) -> AudioClassifier:
@@ -100,10 +104,11 @@ class Embedder(nn.Module):
         self.net = _embedding_network(model_file).to(device)
         cfg = self.net.cfg
         self.kind = model_file["kind"]
-        self.patch_size = cfg.patch_size
+        self.patch_size = cfg.patch_shape[1]  # frames per column
         self.num_mel_bins = cfg.num_mel_bins
         self.embed_dim = cfg.embed_dim
-        self.window_frames = max(cfg.patch_size, model_file["num_frames"] // cfg.patch_size * cfg.patch_size)
+        self.window_frames = max(self.patch_size, model_file["num_frames"] // self.patch_size * self.patch_size)
+        self.input_frames = model_file["num_frames"]
         self.pad_to_window = cfg.pos_embed == "interpolate"
         self.batch_windows = batch_windows
         self.fbank = model_fbank(model_file) if model_file.get("fbank_config") is not None else None
@@ -118,7 +123,10 @@ class Embedder(nn.Module):
         return next(self.net.parameters()).device
 
     def num_columns(self, num_frames: int) -> int:
-        """Columns (frame-level vectors) of a clip of ``num_frames`` frames: ceil(T / p), at least 1."""
+        """Columns (frame-level vectors) of a clip of ``num_frames`` frames: ceil(T / p), at least 1; a clip
+        that fits the model's input (window < T <= num_frames of the model file) gives the window's columns."""
+        if self.window_frames < num_frames <= self.input_frames:
+            return self.window_frames // self.patch_size
         return max(1, -(-num_frames // self.patch_size))
 
     def times_ms(self, num_columns: int) -> torch.Tensor:
@@ -166,6 +174,8 @@ class Embedder(nn.Module):
         out, cls = [], []
         for i, x in enumerate(clips):
             n_t = self.num_columns(x.shape[0])
+            if self.window_frames < x.shape[0] <= self.input_frames:
+                x = x[: self.window_frames]  # as the encoder crops its num_frames input to whole patches
             out.append(x.new_empty(n_t, self.embed_dim))
             cls.append(x.new_zeros(self.embed_dim))
             for c0 in range(0, n_t, w_cols):

@@ -13,6 +13,10 @@ Layout (a dict saved with ``torch.save``)::
     num_frames (input length in frames the model was trained on), extra (free-form dict; ctc: tokenizer =
     Tokenizer.to_dict(), ctc_upsample)
 
+and, optionally, front_end (``maskspec.features.front_end.FrontEnd.to_dict()``: how a short clip is padded, for
+models imported from other projects; absent in the files of models trained here and in files written before
+it existed, which means the default: normalised features padded with zeros).
+
 A newer ``version`` than this code knows is refused rather than half-read.
 """
 from __future__ import annotations
@@ -57,6 +61,13 @@ def _check_fields(where: str, d: Mapping[str, Any]) -> None:
             raise ModelFileError(f"{where}: duplicate class names")
         if d["task_type"] not in TASK_TYPES or (d["task_type"] == "ctc") != (kind == "ctc"):
             raise ModelFileError(f"{where}: task_type {d['task_type']!r} does not fit kind {kind!r}")
+    if d.get("front_end") is not None:
+        from maskspec.features.front_end import FrontEnd, FrontEndError
+
+        try:
+            FrontEnd.from_dict(d["front_end"], f"{where}: front_end")
+        except FrontEndError as e:
+            raise ModelFileError(str(e)) from None
     if kind == "ctc" and not isinstance((d.get("extra") or {}).get("tokenizer"), Mapping):
         raise ModelFileError(f"{where}: a ctc model file needs extra.tokenizer (token list and sentencepiece model)")
 
@@ -74,11 +85,13 @@ def save_model_file(
     task_type: Optional[str],
     num_frames: int,
     extra: Optional[Mapping[str, Any]] = None,
+    front_end: Optional[Mapping[str, Any]] = None,
 ) -> None:
     """Write a model file atomically (nothing appears under ``path`` unless the write completes).
 
-    ``model_config`` and ``fbank_config`` may be dataclasses with ``to_dict()`` or plain dicts; tensors are
-    moved to the CPU so the file loads on any machine.
+    ``model_config``, ``fbank_config`` and ``front_end`` may be dataclasses with ``to_dict()`` or plain dicts;
+    tensors are moved to the CPU so the file loads on any machine. ``front_end`` None writes no entry (the
+    default front end).
     """
     path = os.fspath(path)
     if hasattr(model_config, "to_dict"):
@@ -100,6 +113,8 @@ def save_model_file(
         "num_frames": num_frames,
         "extra": dict(extra or {}),
     }
+    if front_end is not None:
+        d["front_end"] = dict(front_end.to_dict() if hasattr(front_end, "to_dict") else front_end)
     _check_fields(path, d)
     with atomic_path(path) as tmp:
         torch.save(d, tmp)
