@@ -260,13 +260,15 @@ AUTHORS_CLIP_SECONDS = 10.0
 def source_front_end(fmt: str, which: str, num_frames: int) -> tuple[str, Optional[dict]]:
     """(fbank yaml in egs/TEMPLATE/conf, ``front_end`` record or None) for a checkpoint of format ``fmt``:
     the source's own (``which`` "source"), or Kaldi framing with no record ("ours": the default padding)."""
+    from maskspec.features.front_end import FrontEnd
+
     source = "eat" if fmt.startswith("eat") else fmt
     if which == "ours":
         return FBANK_CONFIGS[fmt], None
     fbank, pad = SOURCE_FRONT_ENDS[source]
     if pad == "waveform":
-        return fbank, dict(name=source, pad=pad, pad_seconds=AUTHORS_CLIP_SECONDS)
-    return fbank, dict(name=source, pad=pad, pad_frames=num_frames)
+        return fbank, FrontEnd(name=source, pad=pad, pad_seconds=AUTHORS_CLIP_SECONDS).to_dict()
+    return fbank, FrontEnd(name=source, pad=pad, pad_frames=num_frames).to_dict()
 
 
 def build_fields(args) -> tuple[dict, list[str]]:
