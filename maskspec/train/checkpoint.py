@@ -43,6 +43,31 @@ class CheckpointError(ValueError):
     """A checkpoint that cannot be used; the message names the file."""
 
 
+class ChangedSettingsError(CheckpointError):
+    """The newest checkpoint was written under other resolved settings than the run resuming from it; the message
+    names the file and each differing option."""
+
+
+# Options that do not change what a resumed run computes, so a resume may change them freely: where the files
+# go and how often they are written, how data are loaded, when to stop (max_steps: a run may be cut in parts),
+# the device, and the layout of the effective batch over processes (batch_size, accum_grad: the trainer resumes
+# such a run after the same clips, not bit-exact, and says so; effective_batch_size itself is checked).
+RESUME_FREE_ARGS = frozenset({
+    "config", "exp_dir", "resume", "resume_changed", "max_steps", "num_workers", "pin_memory", "log_interval",
+    "save_interval_steps", "keep_checkpoints", "tensorboard", "compile", "device", "batch_size", "accum_grad",
+    "valid_batch_size", "num_images",
+})
+
+
+def changed_settings(saved: Optional[dict], current: dict) -> list[tuple[str, Any, Any]]:
+    """``(option, checkpoint's value, this run's value)`` for each resolved option that differs between a
+    checkpoint's ``args`` and this run's (both as ``maskspec.train.config.plain`` writes them), sorted by name.
+    Options in ``RESUME_FREE_ARGS``, and options only one side has (written by other code), are not compared."""
+    saved = saved or {}
+    return [(name, saved[name], current[name]) for name in sorted(set(saved) & set(current))
+            if name not in RESUME_FREE_ARGS and saved[name] != current[name]]
+
+
 def checkpoint_dir(exp_dir: str | os.PathLike) -> str:
     return os.path.join(os.fspath(exp_dir), CHECKPOINT_SUBDIR)
 

@@ -172,6 +172,9 @@ def add_training_args(parser: argparse.ArgumentParser) -> None:
                    help="optimiser steps between mid-epoch checkpoints (0: only at epoch ends)")
     g.add_argument("--keep_checkpoints", type=int, default=3, help="checkpoints kept (newest); 0 keeps all")
     g.add_argument("--resume", type=str2bool, default=True, help="continue from the newest valid checkpoint")
+    g.add_argument("--resume_changed", type=str2bool, default=False,
+                   help="continue from it even when it was written under other settings (e.g. --epochs); "
+                        "false: stop and name the settings that differ")
     g.add_argument("--device", type=str, default="auto", help="auto (cuda if available), cpu, cuda")
     g.add_argument("--amp", type=str, default="auto", choices=AMP_MODES,
                    help="autocast dtype: auto = bf16 on CUDA, fp32 on CPU; fp16 uses a GradScaler")

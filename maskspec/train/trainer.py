@@ -35,9 +35,9 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from maskspec.train import distributed as D
-from maskspec.train.checkpoint import (BEST_NAME, CHECKPOINT_VERSION, checkpoint_dir, checkpoint_name,
-                                       load_checkpoint, load_latest_checkpoint, prune_checkpoints,
-                                       remove_stale_temporaries, save_checkpoint)
+from maskspec.train.checkpoint import (BEST_NAME, CHECKPOINT_VERSION, ChangedSettingsError, changed_settings,
+                                       checkpoint_dir, checkpoint_name, load_checkpoint, load_latest_checkpoint,
+                                       prune_checkpoints, remove_stale_temporaries, save_checkpoint)
 from maskspec.train.config import plain
 from maskspec.train.history import write_history
 from maskspec.train.logs import Throughput, format_duration, make_writer, progress_bar
@@ -212,6 +212,7 @@ class Trainer:
         ckpt = load_checkpoint(path, map_location="cpu")
         if ckpt.get("optimizer") is None:
             raise ValueError(f"{path}: has no optimizer state, cannot resume training from it")
+        self._check_settings(path, ckpt)
         self.unwrapped.load_state_dict(ckpt["model"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scheduler.load_state_dict(ckpt["scheduler"])
@@ -238,6 +239,21 @@ class Trainer:
         else:
             set_rng_state(rng[self.dist.rank], self.device)
         return path
+
+    def _check_settings(self, path: str, ckpt: dict) -> None:
+        """Stop (ChangedSettingsError) when the checkpoint was written under other resolved options than this run's
+        (e.g. a job resubmitted with other --epochs), naming them, unless --resume_changed true."""
+        changed = changed_settings(ckpt.get("args"), plain(vars(self.args)))
+        if not changed:
+            return
+        listing = "; ".join(f"{name} {old!r} -> {new!r}" for name, old, new in changed)
+        if not getattr(self.args, "resume_changed", False):
+            raise ChangedSettingsError(
+                f"{path} was written with other settings than this run's ({listing}); to continue from it under "
+                f"the new settings pass --resume_changed true, to start over --resume false (or remove "
+                f"{self.ckpt_dir})")
+        logger.warning("%s was written with other settings (%s); continuing under the new ones "
+                       "(--resume_changed true)", path, listing)
 
     def _check_finite(self, loss: float, grad_norm: float) -> None:
         where = f"epoch {self.epoch + 1} step {self.step + 1}"

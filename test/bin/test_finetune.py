@@ -71,10 +71,11 @@ COMMON = ["--epochs", "2", "--batch_size", "4", "--num_workers", "0", "--device"
 def test_finetune_from_pretrained_then_score(data, pretrain_ckpt, tmp_path):
     ckpt, pre = pretrain_ckpt
     exp = tmp_path / "exp"
-    rc = finetune.main(["--train_data", data["train"], "--valid_data", data["valid"], "--exp_dir", str(exp),
-                        "--init", ckpt, "--mixup", "0.5", "--freqm", "4", "--timem", "8", "--time_shift", "4",
-                        "--gain_db", "7", "--filter_db", "5", "--noise_prob", "0.5",
-                        "--patch_drop", "2", "--label_smoothing", "0.1", *COMMON])
+    options = ["--train_data", data["train"], "--valid_data", data["valid"], "--exp_dir", str(exp),
+               "--init", ckpt, "--mixup", "0.5", "--freqm", "4", "--timem", "8", "--time_shift", "4",
+               "--gain_db", "7", "--filter_db", "5", "--noise_prob", "0.5",
+               "--patch_drop", "2", "--label_smoothing", "0.1", *COMMON]
+    rc = finetune.main(options)
     assert rc == 0 and "gain_db: 7.0" in (exp / "config.yaml").read_text()
     log = (exp / "train.log").read_text()
     assert "loaded" in log and "single_label, 3 classes" in log and "validation" in log
@@ -93,9 +94,9 @@ def test_finetune_from_pretrained_then_score(data, pretrain_ckpt, tmp_path):
                        "--device", "cpu", "--num_workers", "0"]) == 0
     res = json.loads((out / "results.json").read_text())["metrics"]
     assert res["accuracy"] == pytest.approx(best["valid"]["accuracy"])  # validation scored like score.py
-    # a rerun finds the finished checkpoints and rewrites model.pt without training again
-    assert finetune.main(["--train_data", data["train"], "--valid_data", data["valid"], "--exp_dir", str(exp),
-                          "--init", ckpt, *COMMON]) == 0
+    # a rerun (same settings: other ones stop, see test/train/test_resume_settings.py) finds the finished
+    # checkpoints and rewrites model.pt without training again
+    assert finetune.main(options) == 0
     assert "resumed from" in (exp / "train.log").read_text()
 
 
