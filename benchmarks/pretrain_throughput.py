@@ -7,7 +7,8 @@ loss) whose transformer layers are timm's `vision_transformer.Block`; without ti
 AdamW, so the ratio compares whole training steps.
 
 Reported per model: training clips/s and masked views/s (``--num_masks 1 4``: MaskSpecModel also with 4 views
-of each clip, one patch embedding and one target computation shared by them), peak memory (CUDA
+of each clip, one patch embedding and one target computation shared by them; ``--bootstrap_masks 1 16``: the
+bootstrap objective with EAT's settings, whose clips/s include the EMA teacher's forward pass), peak memory (CUDA
 max_memory_allocated; n/a on CPU) and MFU = achieved model FLOPs / peak FLOPs. Model FLOPs per clip are
 counted analytically (maskspec.models.flops: the patch embedding once, then per view the encoder on
 1 + L_keep tokens and the decoder on 1 + L tokens; forward + backward = 3 x forward). Peak FLOPs come from
@@ -27,6 +28,7 @@ from functools import partial
 import torch
 from torch import nn
 
+from maskspec.models.bootstrap import BootstrapModel
 from maskspec.models.configs import ModelConfig, model_config
 from maskspec.models.flops import pretrain_flops_per_clip
 from maskspec.models.masking import num_keep
@@ -37,6 +39,8 @@ from maskspec.models.summary import count_parameters
 # The full 992-frame input takes tens of seconds per tiny-model step on a small CPU; a CPU run only checks
 # that both models train and the table prints, so it defaults to a short input.
 CPU_NUM_FRAMES = 64
+# EAT's AS-2M CNN decoder (config/pretraining_AS2M.yaml: decoder_dim 768, decoder_layers 6), for --bootstrap_masks
+EAT_DECODER = (768, 6)
 
 
 def reference_block_factory():
@@ -104,7 +108,8 @@ def measure(model: nn.Module, x: torch.Tensor, args, amp: bool) -> dict:
 
     def step():
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
-            loss = run(x)[0]
+            out = run(x)
+            loss = out["loss"] if isinstance(out, dict) else out[0]  # BootstrapModel returns a dict
         loss.backward()
         opt.step()
         opt.zero_grad(set_to_none=True)
@@ -159,6 +164,10 @@ def main(argv=None) -> int:
                         help="peak dense TFLOP/s of one device for MFU (989: H100 SXM bf16)")
     parser.add_argument("--num_masks", type=int, nargs="+", default=[1],
                         help="views per clip of our model, one table row each (the reference has 1)")
+    parser.add_argument("--bootstrap_masks", type=int, nargs="*", default=[],
+                        help="also the bootstrap objective (maskspec.models.bootstrap) with EAT's AS-2M settings "
+                             "(CNN decoder 768 x 6 layers, kernel 3, 16 groups; inverse-block masks of 80 %%) at "
+                             "these views per clip, one row each; its clips/s include the teacher's pass")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     prog = sys.argv[0]
@@ -171,7 +180,7 @@ def main(argv=None) -> int:
     on_gpu = device.type == "cuda"
     if args.warmup is None:
         args.warmup = 3 if on_gpu or args.compile else 1
-    if args.batch_size < 1 or args.steps < 1 or args.warmup < 0 or min(args.num_masks) < 1:
+    if args.batch_size < 1 or args.steps < 1 or args.warmup < 0 or min(args.num_masks + args.bootstrap_masks) < 1:
         print(f"{prog}: --batch_size, --steps and --num_masks must be >= 1 and --warmup >= 0", file=sys.stderr)
         return 2
     if on_gpu and not torch.cuda.is_available():
@@ -190,9 +199,18 @@ def main(argv=None) -> int:
     rows = [("MaskSpecModel (ours)", 1, measure(MaskSpecModel(cfg), x, args, dtype == "bf16")),
             (f"reference MAE, {ref_label}", 1,
              measure(ReferenceMAE(cfg, make_block, num_frames), x, args, dtype == "bf16"))]
+    configs = [cfg, cfg]  # the model config of each row, for its FLOPs
     for k in sorted(set(args.num_masks) - {1}):
-        rows.append((f"MaskSpecModel (ours), {k} views", k,
-                     measure(MaskSpecModel(dataclasses.replace(cfg, num_masks=k)), x, args, dtype == "bf16")))
+        configs.append(dataclasses.replace(cfg, num_masks=k))
+        rows.append((f"MaskSpecModel (ours), {k} views", k, measure(MaskSpecModel(configs[-1]), x, args,
+                                                                    dtype == "bf16")))
+    for k in sorted(set(args.bootstrap_masks)):
+        configs.append(model_config(cfg, objective="bootstrap", decoder_type="cnn", decoder_embed_dim=EAT_DECODER[0],
+                                    decoder_depth=EAT_DECODER[1], decoder_num_heads=16, decoder_kernel=3,
+                                    decoder_groups=16, mask_ratio=0.8, mask_type="inverse_block", num_masks=k,
+                                    target_top_k=cfg.depth))
+        rows.append((f"bootstrap (EAT settings), {k} view{'s' if k > 1 else ''}", k,
+                     measure(BootstrapModel(configs[-1]), x, args, dtype == "bf16")))
 
     name = torch.cuda.get_device_name(device) if on_gpu else "CPU"
     grid = (cfg.num_mel_bins // cfg.patch_size, num_frames // cfg.patch_size)
@@ -207,9 +225,9 @@ def main(argv=None) -> int:
               f"{'peak mem':>9} | {'MFU':>6} |")
     print(header)
     print("|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|")
-    for label, k, r in rows:
+    for (label, k, r), row_cfg in zip(rows, configs):
         mem = f"{r['peak_gib']:.2f} GiB" if r["peak_gib"] is not None else "n/a"
-        flops = pretrain_flops_per_clip(cfg, num_frames, k)
+        flops = pretrain_flops_per_clip(row_cfg, num_frames, k)
         mfu = f"{100 * r['samples_per_s'] * flops / (args.peak_tflops * 1e12):.1f}%" if on_gpu else "n/a"
         print(f"| {label:<{w}} | {r['params'] / 1e6:7.2f}M | {r['compiled']:>8} | {r['samples_per_s']:10.1f} | "
               f"{r['samples_per_s'] * k:10.1f} | {mem:>9} | {mfu:>6} |")
