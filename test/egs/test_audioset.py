@@ -152,3 +152,36 @@ def test_class_names_safe_and_unique(tmp_path):
     assert names == ["Dog_bark", "Dog_(bark)", "Dog_bark_m_c3"]
     assert mid2name["/m/c3"] == "Dog_bark_m_c3"
     assert all("," not in n and " " not in n for n in names)
+
+
+def test_bootstrap_objective_through_stage_3(prepared, tmp_path_factory):
+    """The bootstrap objective (issue 19) through the recipe's stage 3 on the shared run's features, and the
+    shipped AS-2M config (EAT's settings) accepted by the pre-training CLI."""
+    from maskspec.bin import pretrain
+    from maskspec.models.model_file import load_model_file
+
+    from fixtures import TINY_PRETRAIN, recipe_args, shared_init
+
+    fx, work, _ = prepared
+    _, configs = shared_init(tmp_path_factory)
+    boot = configs["pretrain"].parent / "pretrain_tiny_bootstrap.yaml"
+    boot.write_text(TINY_PRETRAIN.replace("mask_ratio: 0.75", "mask_ratio: 0.8") + "objective: bootstrap\n"
+                    "decoder_type: cnn\ndecoder_groups: 4\nnum_masks: 2\nmask_type: inverse_block\n"
+                    "ema_anneal_steps: 10\n")
+    proc = run_script(["run.sh", *recipe_args(fx.root, configs, "--stage", "3", "--stop_stage", "3",
+                                              "--pretrain_config", str(boot), "--pretrain_tag", "tiny_bootstrap")],
+                      work)
+    assert "Stage 3: pre-training" in proc.stderr
+    mf = load_model_file(work / "exp/pretrain_tiny_bootstrap/model.pt")
+    assert mf["model_config"]["objective"] == "bootstrap" and mf["model_config"]["num_masks"] == 2
+    assert not any(k.startswith("teacher.") for k in mf["state_dict"])
+    history = json.loads((work / "exp/pretrain_tiny_bootstrap/history.json").read_text())
+    assert history[-1]["train_flops"] > 0 and "loss_ratio" in history[-1]
+
+    args = pretrain.build_parser().parse_args(["--config", str(REPO / "egs/audioset/conf/pretrain_base_bootstrap.yaml"),
+                                               "--train_data", "d", "--exp_dir", "e"])
+    assert (args.objective, args.decoder_type, args.num_masks, args.mask_type, args.mask_ratio) == (
+        "bootstrap", "cnn", 16, "inverse_block", 0.8)
+    assert (args.ema_decay, args.ema_end_decay, args.ema_anneal_steps, args.target_top_k) == (
+        0.9998, 0.99999, 100000, 12)
+    assert (args.lr, args.effective_batch_size, args.epochs, args.clip_grad) == (5e-4, 48, 10, 4.0)

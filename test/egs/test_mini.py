@@ -43,10 +43,9 @@ def mini_copy(tmp: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def quick_run(tmp_path_factory):
-    work = mini_copy(tmp_path_factory.mktemp("mini"))
-    proc = run_script(["run.sh", "--quick", "true"], work, timeout=900)
-    return work, proc
+def quick_run(mini_quick_run):
+    """The session's quick run (test/egs/conftest.py; test_real_slurm.py compares a Slurm run with it)."""
+    return mini_quick_run
 
 
 def validate(data_dir: Path, *opts: str) -> subprocess.CompletedProcess:
@@ -225,3 +224,18 @@ def test_maskspec_sh_rejects_bad_options(tmp_path):
     proc = run_script(["maskspec.sh", "--help"], work)
     for option in ("--stage", "--ngpu", "--init", "--pretrain_config", "--finetune_config", "--folds", "--tag"):
         assert option in proc.stdout
+
+
+def test_bootstrap_objective_through_stage_3(quick_run):
+    """conf/pretrain_mini_bootstrap.yaml (issue 19's objective) through stage 3 of the quick corpus, cut short."""
+    from maskspec.models.model_file import load_model_file
+
+    work, _ = quick_run
+    run_script(["run.sh", "--quick", "true", "--stage", "3", "--stop_stage", "3", "--pretrain_tag", "boot_quick",
+                "--pretrain_config", "conf/pretrain_mini_bootstrap.yaml",
+                "--pretrain_args", "--max_steps 4 --batch_size 8 --num_masks 2 --num_images 1"], work)
+    exp = work / "exp" / "pretrain_boot_quick"
+    mf = load_model_file(exp / "model.pt")
+    assert mf["model_config"]["objective"] == "bootstrap" and mf["extra"]["step"] == 4
+    assert not any(k.startswith("teacher.") for k in mf["state_dict"])
+    assert sorted(exp.glob("images/epoch_*.png")) and "teacher_ranks_differ 0" in (exp / "train.log").read_text()

@@ -8,9 +8,16 @@ does (stages 3-5 of maskspec.sh with conf/finetune_mini.yaml), for each seed (co
 number of epochs, rounded down so a run never exceeds it; the table and plot use the FLOPs each run recorded
 in its history.json.
 
+Every run is also scored as a linear probe (the head alone on the frozen encoder, conf/linear_probe_mini.yaml;
+for the bootstrap objective, whose utterance loss trains the cls token, on that token: BOOTSTRAP_PROBE_CONFIG).
+Variants of the bootstrap objective (issue 19; ``boot_*``) start from conf/pretrain_mini_bootstrap.yaml instead
+of conf/pretrain_mini.yaml; their EMA teacher's decay is annealed over the run's own number of steps.
+
 Writes exp/ssl_study/results.json (one record per run), exp/ssl_study/RESULTS.md (table) and
-exp/ssl_study/accuracy_vs_compute.png; with --publish true also the table into README.md (between the
-ssl_study markers) and the plot to ssl_study.png. Finished runs are reused (maskspec.sh's .done markers), so
+exp/ssl_study/accuracy_vs_compute.png after every finished run (a partial study is readable); with --publish
+true also the table into README.md (between the ssl_study markers) and the plot to ssl_study.png. Rows of issue
+14's study that this one did not re-run come from local/ssl_study_issue14.json (fine-tuned accuracy only: those
+runs are not kept, so their linear-probe cell says so). Finished runs are reused (maskspec.sh's .done markers), so
 an interrupted study continues where it stopped. Run from egs/mini through local/ssl_study.sh.
 """
 from __future__ import annotations
@@ -23,6 +30,7 @@ import re
 import shlex
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
@@ -37,6 +45,9 @@ from maskspec.utils.plots import pyplot, save_png
 
 STUDY_DIR = "exp/ssl_study"
 PRETRAIN_CONFIG = "conf/pretrain_mini.yaml"
+BOOTSTRAP_CONFIG = "conf/pretrain_mini_bootstrap.yaml"
+BOOTSTRAP_PROBE_CONFIG = "conf/linear_probe_mini_cls.yaml"
+PREVIOUS_ROWS = "local/ssl_study_issue14.json"
 README_BEGIN, README_END = "<!-- ssl_study:begin -->", "<!-- ssl_study:end -->"
 NUM_PRETRAIN_CLIPS = 3000  # local/data.sh's full corpus (not --quick)
 
@@ -54,9 +65,17 @@ VARIANTS = {
                             "inverse block 2x2, 75 %, 4 views of 8 clips (the steps of batch 32)"),
     "ratio875": ({"mask_ratio": 0.875}, 128, "random 87.5 %, 1 view, batch 128"),
     "dec32": ({"decoder_embed_dim": 32}, 128, "random 75 %, decoder 32 wide instead of 64, batch 128"),
+    # issue 19: the bootstrap objective (conf/pretrain_mini_bootstrap.yaml), K views of 128 / K clips per step
+    "boot_k1": ({"num_masks": 1}, 128, "bootstrap, 1 view of 128 clips"),
+    "boot_k4": ({"num_masks": 4}, 32, "bootstrap, 4 views of 32 clips"),
+    "boot_k16": ({"num_masks": 16}, 8, "bootstrap, 16 views of 8 clips"),
 }
-DEFAULT_PLAN = ("paper:1,1/3,1/6 k4_random:1/3 k4_inverse_block:1/3 block:1/3 b32:1/3 k4_inverse_block_b8:1/3 "
-                "ratio875:1/3 dec32:1/3 b32:1 dec32:1")
+BOOTSTRAP_VARIANTS = ("boot_k1", "boot_k4", "boot_k16")
+# Issue 19's plan, in the order the runs start (most wanted first: a partial study still answers the goals): the
+# bootstrap objective and the paper's method at a third, 1x and a sixth of the full run's FLOPs, then dec32 at 1x.
+# Issue 14's other rows are kept from local/ssl_study_issue14.json.
+DEFAULT_PLAN = ("boot_k4:1/3 paper:1/3 boot_k4:1 paper:1 boot_k16:1/3 boot_k1:1/3 boot_k4:1/6 paper:1/6 "
+                "boot_k16:1 boot_k1:1 boot_k16:1/6 boot_k1:1/6 dec32:1")
 
 
 def parse_plan(text: str) -> list[tuple[str, Fraction]]:
@@ -79,24 +98,38 @@ def budget_name(frac: Fraction) -> str:
     return f"{frac.numerator}x" if frac.denominator == 1 else f"{frac.numerator}of{frac.denominator}"
 
 
+def base_config(variant: str) -> str:
+    """The config a variant's options apply to."""
+    return BOOTSTRAP_CONFIG if variant in BOOTSTRAP_VARIANTS else PRETRAIN_CONFIG
+
+
+def config_model(path: str):
+    """The ModelConfig of a pre-training config file (model fields over its size, the mini corpus's 64 bins)."""
+    with open(path) as f:
+        conf = yaml.safe_load(f)
+    fields = {k: v for k, v in conf.items() if k in model_config("tiny").to_dict()}
+    fields.update(conf.get("model_conf") or {})
+    return model_config(conf["model"], **dict(fields, num_mel_bins=64)), conf
+
+
 class Study:
     def __init__(self, args):
-        with open(PRETRAIN_CONFIG) as f:
-            self.base = yaml.safe_load(f)
-        fields = {k: v for k, v in self.base.items() if k in model_config("tiny").to_dict()}
-        self.model = model_config(self.base["model"], num_mel_bins=64, **fields)
+        self.model, self.base = config_model(PRETRAIN_CONFIG)
+        self.models = {PRETRAIN_CONFIG: self.model}
+        if os.path.isfile(BOOTSTRAP_CONFIG):
+            self.models[BOOTSTRAP_CONFIG] = config_model(BOOTSTRAP_CONFIG)[0]
         # FLOPs of the full run of the paper's method: epochs x whole batches x clips x FLOPs per clip
         self.full_flops = self.run_flops({}, self.base["batch_size"], self.base["epochs"])
         self.args = args
 
-    def run_flops(self, model_opts: dict, batch: int, epochs: int) -> float:
-        cfg = model_config(self.model, **model_opts)
+    def run_flops(self, model_opts: dict, batch: int, epochs: int, variant: str = "paper") -> float:
+        cfg = model_config(self.models[base_config(variant)], **model_opts)
         steps = NUM_PRETRAIN_CLIPS // batch * epochs
         return steps * batch * pretrain_flops_per_clip(cfg, cfg.num_frames)
 
     def epochs_for(self, variant: str, frac: Fraction) -> int:
         opts, batch, _ = VARIANTS[variant]
-        per_epoch = self.run_flops(opts, batch, 1)
+        per_epoch = self.run_flops(opts, batch, 1, variant)
         return max(1, math.floor(float(frac) * self.full_flops / per_epoch + 1e-9))
 
     @staticmethod
@@ -104,19 +137,19 @@ class Study:
         """conf/pretrain_mini.yaml, or a copy with the variant's model options (in a file: the recipe's job
         runners pass --pretrain_args through a shell, which would strip the quotes of a --model_conf)."""
         if not VARIANTS[variant][0]:
-            return PRETRAIN_CONFIG
+            return base_config(variant)
         return os.path.join(STUDY_DIR, "conf", f"pretrain_{variant}.yaml")
 
     @staticmethod
     def write_configs(variants) -> None:
         """A variant's option that the base config sets is changed on its line (a single-field option would win
         over model_conf); the others are appended as model_conf."""
-        with open(PRETRAIN_CONFIG) as f:
-            base = f.read()
         for variant in variants:
             path = Study.config_of(variant)
-            if path == PRETRAIN_CONFIG:
+            if path == base_config(variant):
                 continue
+            with open(base_config(variant)) as f:
+                base = f.read()
             text, model_conf = base, {}
             for key, value in VARIANTS[variant][0].items():
                 line = re.compile(rf"^{key}:.*$", re.MULTILINE)
@@ -141,13 +174,18 @@ class Study:
                 tag = f"study_{variant}_{budget_name(frac)}{suffix}"
                 pretrain_args = ["--seed", str(seed), "--epochs", str(epochs), "--batch_size", str(batch),
                                  "--warmup_epochs", f"{0.1 * epochs:g}"]  # 10 %, as the 5 of 50 epochs
+                probe = "conf/linear_probe_mini.yaml"
+                if variant in BOOTSTRAP_VARIANTS:  # the teacher's decay reaches its end value at the last step
+                    pretrain_args += ["--ema_anneal_steps", str(NUM_PRETRAIN_CLIPS // batch * epochs)]
+                    probe = BOOTSTRAP_PROBE_CONFIG
                 scratch = variant == "paper" and frac == 1
                 cmd = ["./run.sh", "--seed", str(seed), "--stage", "3", "--pretrain_tag", tag, "--tag", tag,
                        "--pretrain_config", self.config_of(variant), "--pretrain_args", " ".join(pretrain_args),
-                       "--linear_probe", "false", "--scratch_baseline", "true" if scratch else "false"]
+                       "--linear_probe", "true", "--linear_probe_config", probe,
+                       "--scratch_baseline", "true" if scratch else "false"]
                 out.append(dict(variant=variant, budget=str(frac), seed=seed, tag=tag, epochs=epochs,
                                 batch_size=batch, cmd=cmd, scratch=scratch, test_set=f"test{suffix}",
-                                cost=self.run_flops(opts, batch, epochs)))
+                                cost=self.run_flops(opts, batch, epochs, variant)))
         return out
 
     def run_job(self, job: dict) -> dict:
@@ -172,69 +210,127 @@ class Study:
         rec.update(train_flops=last["train_flops"], flops_fraction=last["train_flops"] / self.full_flops,
                    train_seconds=last["train_seconds"], cpu_seconds=last["cpu_seconds"],
                    loss_ratio=last.get("loss_ratio"))
-        models = ["pretrained"] + (["scratch"] if job["scratch"] else [])
+        models = ["pretrained", "linear_probe"] + (["scratch"] if job["scratch"] else [])
         for m in models:
             with open(f"exp/finetune_{job['tag']}/{m}/decode_{job['test_set']}/results.json") as f:
                 rec[f"{m}_accuracy"] = json.load(f)["metrics"]["accuracy"]
         return rec
 
 
-def summarise(records: list[dict], full_flops: float) -> tuple[str, list[dict]]:
-    """Markdown table (mean ± std over seeds per variant and budget) and the rows behind it."""
+def _mean_std(values) -> tuple[float, float]:
+    a = np.array(values, dtype=float)
+    return float(a.mean()), float(a.std(ddof=1)) if len(a) > 1 else 0.0
+
+
+def previous_rows(path: str = PREVIOUS_ROWS) -> list[dict]:
+    """Issue 14's rows (fine-tuned accuracy only), in summarise's row format."""
+    if not os.path.isfile(path):
+        return []
+    with open(path) as f:
+        rows = json.load(f)["rows"]
+    out = []
+    for r in rows:
+        mean, std = _mean_std(r["per_seed"])
+        out.append(dict(r, mean=mean, std=std, probe=None, probe_per_seed=[], rerun=False))
+    return out
+
+
+def summarise(records: list[dict], full_flops: float, previous: list[dict] = (),
+              plan=()) -> tuple[str, list[dict]]:
+    """Markdown table (mean ± std over seeds per variant and budget) and the rows behind it. Rows of ``previous``
+    (issue 14's study) that no record re-ran are kept, marked as such; entries of ``plan`` ([(variant, budget)])
+    with no finished run get a row saying so."""
     groups: dict[tuple[str, str], list[dict]] = {}
     for r in records:
         if "error" not in r:
             groups.setdefault((r["variant"], r["budget"]), []).append(r)
     rows = []
     for (variant, budget), rs in groups.items():
-        acc = np.array([r["pretrained_accuracy"] for r in rs])
-        rows.append(dict(variant=variant, budget=budget, seeds=sorted(r["seed"] for r in rs),
+        rs = sorted(rs, key=lambda r: r["seed"])
+        mean, std = _mean_std([r["pretrained_accuracy"] for r in rs])
+        probes = [r["linear_probe_accuracy"] for r in rs if "linear_probe_accuracy" in r]
+        rows.append(dict(variant=variant, budget=budget, seeds=[r["seed"] for r in rs],
                          flops_fraction=float(np.mean([r["flops_fraction"] for r in rs])),
-                         mean=float(acc.mean()), std=float(acc.std(ddof=1)) if len(acc) > 1 else 0.0,
-                         per_seed=[r["pretrained_accuracy"] for r in sorted(rs, key=lambda r: r["seed"])],
+                         mean=mean, std=std, per_seed=[r["pretrained_accuracy"] for r in rs],
+                         probe=_mean_std(probes) if probes else None, probe_per_seed=probes,
                          minutes=float(np.mean([r["cpu_seconds"] for r in rs])) / 60,
                          loss_ratio=float(np.mean([r["loss_ratio"] for r in rs])),
-                         epochs=rs[0]["epochs"], batch_size=rs[0]["batch_size"]))
+                         epochs=rs[0]["epochs"], batch_size=rs[0]["batch_size"], rerun=True))
         scratch = [r["scratch_accuracy"] for r in rs if "scratch_accuracy" in r]
         if scratch:
-            s = np.array(scratch)
-            rows.append(dict(variant="from scratch", budget="0", seeds=sorted(r["seed"] for r in rs),
-                             flops_fraction=0.0, mean=float(s.mean()), std=float(s.std(ddof=1)) if len(s) > 1 else 0.0,
-                             per_seed=scratch, minutes=0.0, loss_ratio=None, epochs=0, batch_size=0))
+            mean, std = _mean_std(scratch)
+            seeds = [r["seed"] for r in rs if "scratch_accuracy" in r]
+            rows.append(dict(variant="from scratch", budget="0", seeds=seeds, flops_fraction=0.0, mean=mean, std=std,
+                             per_seed=scratch, probe=None, probe_per_seed=[],
+                             minutes=0.0, loss_ratio=None, epochs=0, batch_size=0, rerun=True))
+    # a re-run row replaces issue 14's once it has as many seeds
+    measured = {(r["variant"], r["budget"]): len(r["per_seed"]) for r in rows}
+    rows += [r for r in previous if measured.get((r["variant"], r["budget"]), 0) < len(r["per_seed"])]
+    done = {(r["variant"], r["budget"]) for r in rows}
+    for variant, frac in plan:
+        if (variant, str(frac)) not in done:
+            done.add((variant, str(frac)))
+            rows.append(dict(variant=variant, budget=str(frac), flops_fraction=float(frac), not_run=True))
     rows.sort(key=lambda r: (list(VARIANTS).index(r["variant"]) if r["variant"] in VARIANTS else -1,
                              -r["flops_fraction"]))
     lines = [f"Pre-training compute as a fraction of the paper method's full mini run ({full_flops / 1e12:.2f} "
-             f"TFLOP, analytic, from each run's history.json); CPU minutes of the pre-training process (one thread; wall "
-             f"time depends on what else runs); validation loss / mean-prediction loss at the end of pre-training; "
-             f"test accuracy of the fine-tuned model, mean ± std over seeds.", "",
+             f"TFLOP, analytic, from each run's history.json; the bootstrap objective's teacher pass included); CPU "
+             f"minutes of the pre-training process (one thread; wall time depends on what else runs); validation "
+             f"loss / mean-prediction loss at the end of pre-training (bootstrap: the patch loss against "
+             f"predicting each clip's mean target); test accuracy of the fine-tuned model and of the linear probe "
+             f"(frozen encoder; bootstrap: its cls token), mean ± std over seeds. Rows marked † are issue 14's "
+             f"runs, not (or not yet on every seed) re-run here: their runs are not kept, so they have no linear "
+             f"probe.", "",
              "| variant | budget | FLOPs / full run | epochs x batch | CPU minutes | valid loss ratio | "
-             "test accuracy | per seed |", "|---|---|---|---|---|---|---|---|"]
+             "fine-tuned test accuracy | per seed | linear probe | per seed |", "|---" * 10 + "|"]
     for r in rows:
         desc = VARIANTS[r["variant"]][2] if r["variant"] in VARIANTS else "no pre-training (conf/finetune_mini.yaml)"
+        if r.get("not_run"):
+            lines.append(f"| {r['variant']}: {desc} | {r['budget']} | - | - | - | - | not run: out of session time | "
+                         f"- | not run: out of session time | - |")
+            continue
         ratio = f"{r['loss_ratio']:.3f}" if r["loss_ratio"] is not None else "-"
-        lines.append(f"| {r['variant']}: {desc} | {r['budget']} | {r['flops_fraction']:.3f} | "
+        if r["probe"] is not None:
+            probe = f"**{r['probe'][0]:.3f} ± {r['probe'][1]:.3f}**"
+            probe_seeds = ", ".join(f"{a:.3f}" for a in r["probe_per_seed"])
+        elif r["variant"] == "from scratch":
+            probe, probe_seeds = "-", "-"
+        else:
+            probe, probe_seeds = "not re-run (issue 14's runs not kept; out of session time)", "-"
+        mark = "" if r.get("rerun", True) else " †"
+        n = len(r["per_seed"])
+        seeds = "" if n >= 3 else f" ({n} seed{'s' if n > 1 else ''})"
+        lines.append(f"| {r['variant']}{mark}: {desc} | {r['budget']} | {r['flops_fraction']:.3f} | "
                      f"{r['epochs']} x {r['batch_size']} | {r['minutes']:.1f} | {ratio} | "
-                     f"**{r['mean']:.3f} ± {r['std']:.3f}** | {', '.join(f'{a:.3f}' for a in r['per_seed'])} |")
+                     f"**{r['mean']:.3f} ± {r['std']:.3f}**{seeds} | {', '.join(f'{a:.3f}' for a in r['per_seed'])} | "
+                     f"{probe} | {probe_seeds} |")
     return "\n".join(lines) + "\n", rows
 
 
 def plot(rows: list[dict], path: str) -> None:
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    for variant in VARIANTS:
-        rs = sorted((r for r in rows if r["variant"] == variant), key=lambda r: r["flops_fraction"])
-        if rs:
-            ax.errorbar([r["flops_fraction"] for r in rs], [r["mean"] for r in rs], yerr=[r["std"] for r in rs],
-                        marker="o", capsize=3, label=variant)
-    for r in rows:
-        if r["variant"] == "from scratch":
-            ax.axhline(r["mean"], color="grey", linestyle="--", label="from scratch")
-    ax.axvline(1 / 3, color="grey", linestyle=":", linewidth=1)
-    ax.set_xlabel("pre-training FLOPs / paper method's full run")
-    ax.set_ylabel("test accuracy after fine-tuning")
-    ax.set_title("mini corpus: accuracy against pre-training compute (mean ± std over seeds)", fontsize=9)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    for ax, key, title in ((axes[0], "mean", "fine-tuned"), (axes[1], "probe", "linear probe")):
+        for variant in VARIANTS:
+            rs = sorted((r for r in rows if r["variant"] == variant and not r.get("not_run")
+                         and (key == "mean" or r["probe"] is not None)),
+                        key=lambda r: r["flops_fraction"])
+            if not rs:
+                continue
+            ys = [r["mean"] if key == "mean" else r["probe"][0] for r in rs]
+            es = [r["std"] if key == "mean" else r["probe"][1] for r in rs]
+            ax.errorbar([r["flops_fraction"] for r in rs], ys, yerr=es, marker="o", capsize=3, label=variant,
+                        linestyle="-" if variant in BOOTSTRAP_VARIANTS or variant == "paper" else ":")
+        for r in rows:
+            if r["variant"] == "from scratch":
+                ax.axhline(r["mean"], color="grey", linestyle="--", label="from scratch")
+        ax.axvline(1 / 3, color="grey", linestyle=":", linewidth=1)
+        ax.set_xlabel("pre-training FLOPs / paper method's full run")
+        ax.set_title(f"{title} (mean ± std over seeds)", fontsize=9)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("test accuracy")
+    axes[0].legend(fontsize=7)
+    fig.suptitle("mini corpus: accuracy against pre-training compute", fontsize=10)
     fig.tight_layout()
     save_png(fig, path, dpi=100)
 
@@ -261,6 +357,9 @@ def main(argv=None) -> int:
     p.add_argument("--prepare", default="true", choices=["true", "false"],
                    help="run stages 1-2 (data, features) of each seed first; false: they must be done already")
     p.add_argument("--dry_run", default="false", choices=["true", "false"], help="print the runs and stop")
+    p.add_argument("--collect_only", default="false", choices=["true", "false"],
+                   help="start nothing: collect the runs of the plan that have finished (e.g. from several study "
+                        "processes) and write the outputs; the plan's rows without runs say 'not run'")
     args = p.parse_args(argv)
     try:
         plan = parse_plan(args.plan)
@@ -269,7 +368,8 @@ def main(argv=None) -> int:
         print(f"ssl_study: {e}", file=sys.stderr)
         return 2
     study = Study(args)
-    jobs = sorted(study.jobs(plan, seeds), key=lambda j: -j["cost"])  # longest first: less idle at the end
+    # in the plan's order, seed by seed within each entry: a partial study has whole rows of the first entries
+    jobs = study.jobs(plan, seeds)
     for j in jobs:
         print(f"{j['tag']}: {j['epochs']} epochs x batch {j['batch_size']} = "
               f"{j['cost'] / study.full_flops:.3f} of the full run; {shlex.join(j['cmd'])}")
@@ -281,18 +381,37 @@ def main(argv=None) -> int:
         if subprocess.call(["./run.sh", "--seed", str(seed), "--stop_stage", "2"]) != 0:
             print(f"ssl_study: stages 1-2 of seed {seed} failed", file=sys.stderr)
             return 1
+    records: list[dict] = []
+    lock = threading.Lock()
+    previous = previous_rows()
+
+    def write_out() -> str:
+        """results.json, RESULTS.md, the plot (and README.md, ssl_study.png with --publish) from the runs so far."""
+        with atomic_open(os.path.join(STUDY_DIR, "results.json")) as f:
+            json.dump(dict(full_flops=study.full_flops, runs=records), f, indent=1)
+        table, rows = summarise(records, study.full_flops, previous, plan)
+        with atomic_open(os.path.join(STUDY_DIR, "RESULTS.md")) as f:
+            f.write(table)
+        plot(rows, os.path.join(STUDY_DIR, "accuracy_vs_compute.png"))
+        if args.publish == "true":
+            publish(table, "README.md")
+            plot(rows, "ssl_study.png")
+        return table
+
+    def run_and_record(job: dict) -> None:
+        if args.collect_only == "true":
+            if not os.path.isfile(f"exp/finetune_{job['tag']}/pretrained/decode_{job['test_set']}/results.json"):
+                return
+            rec = study.collect(job)
+        else:
+            rec = study.run_job(job)
+        with lock:
+            records.append(rec)
+            write_out()
+
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        records = list(pool.map(study.run_job, jobs))
-    with atomic_open(os.path.join(STUDY_DIR, "results.json")) as f:
-        json.dump(dict(full_flops=study.full_flops, runs=records), f, indent=1)
-    table, rows = summarise(records, study.full_flops)
-    with atomic_open(os.path.join(STUDY_DIR, "RESULTS.md")) as f:
-        f.write(table)
-    plot(rows, os.path.join(STUDY_DIR, "accuracy_vs_compute.png"))
-    print(table)
-    if args.publish == "true":
-        publish(table, "README.md")
-        plot(rows, "ssl_study.png")
+        list(pool.map(run_and_record, jobs))
+    print(write_out())
     failed = [r["tag"] for r in records if "error" in r]
     if failed:
         print(f"ssl_study: {len(failed)} runs failed: {', '.join(failed)}", file=sys.stderr)
