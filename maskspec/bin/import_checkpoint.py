@@ -12,8 +12,9 @@ Sources (the format is recognised from the weights, or given with ``--format``):
   16 kHz Kaldi fbank); normalisation: their AudioSet mean and twice their std, one value for every bin
   (``dataset.py``: ``(fbank - mean) / (std * 2)``).
 
-* ``eat-fairseq``, ``eat-hf``: EAT (github cwx-worst-one/EAT), pre-trained (the student encoder; the EMA teacher
-  and the CNN decoder are dropped, named in the result) or fine-tuned (the tagger), as the fairseq checkpoint
+* ``eat-fairseq``, ``eat-hf``: EAT (github cwx-worst-one/EAT), pre-trained (the student encoder and its CNN
+  decoder, as a model file of the bootstrap objective; the EMA teacher is dropped, named in the result) or
+  fine-tuned (the tagger), as the fairseq checkpoint
   (``EAT-base_epoch30_pt.pt`` ...) or in the Hugging Face layout (worstchan/EAT-*: a directory with
   ``config.json`` and ``model.safetensors`` or ``pytorch_model.bin``, or the ``.safetensors`` file with its
   ``config.json`` beside it). Features: ``fbank_ast.yaml`` (their ``feature_extract.py``: the same 16 kHz Kaldi
@@ -313,10 +314,10 @@ def build_fields(args) -> tuple[dict, list[str]]:
 
         model = AudioClassifier(cfg, conv["num_outputs"])
     else:
-        from maskspec.models.maskspec import MaskSpecModel
+        from maskspec.models.bootstrap import build_pretrain_model
 
         torch.manual_seed(0)  # the new decoder, when none is imported: the same file every time
-        model = MaskSpecModel(cfg)
+        model = build_pretrain_model(cfg, teacher=False)  # MaskSpecModel, or the bootstrap objective's (EAT)
     state = model.state_dict()
     if kind == "pretrain" and not conv["decoder_imported"]:
         conv["state_dict"].update({k: v for k, v in state.items() if not k.startswith("encoder.")})

@@ -23,9 +23,16 @@ computes (``models/EAT_pretraining.py``, ``models/images.py``, ``models/base.py`
   default) or the mean of the patch tokens (``MEAN_POOLING``), then ``fc_norm`` (eps 1e-6; ``use_fc_norm``) and
   ``head``: ``pool: cls`` + ``cls_fc_norm``, or ``pool: mean``. A pre-trained import gets ``pool: cls`` +
   ``cls_fc_norm`` too, so that fine-tuning from it (``--init``) builds EAT's fine-tuning head.
-* Pre-training modules, named as dropped: the EMA teacher (``_ema``: a full copy of the student's weights), the
-  CNN decoder (``modality_encoders.IMAGE.decoder``, data2vec 2.0's ``Decoder2d``, which our decoder is not), and
-  the training-only projections (``shared_decoder``, ``recon_proj``, ``cls_proj``, ``center``).
+* Pre-training: a pre-trained import is a model file of MaskSpec's bootstrap objective (``objective:
+  bootstrap``, ``maskspec.models.bootstrap``: data2vec 2.0 / EAT's EMA teacher, layer-averaged targets, CNN
+  decoder, cls loss) with EAT's settings (cls loss weight, averaged layers, EMA schedule, mask ratio). EAT's CNN
+  decoder (``modality_encoders.IMAGE.decoder``, data2vec 2.0's ``Decoder2d``) is imported into ours where it
+  fits (`_map_decoder`: the same layers; its LayerNorm eps is 1e-5, ours 1e-6; hidden positions get a zero
+  mask token where EAT draws N(0, 0.01) noise), else dropped and a new one built. Named as dropped: the EMA
+  teacher (``_ema``: a full copy of the student's weights; a bootstrap model file keeps the student, and
+  training starts its teacher as a copy of it) and the training-only projections (``shared_decoder``,
+  ``recon_proj``, ``cls_proj``, ``center``). The bootstrap objective's utterance loss is what makes the cls token
+  the scene embedding of such a file (``maskspec.inference.embed``), as EAT's README recommends its CLS features.
 
 Two layouts hold these weights:
 
@@ -69,8 +76,16 @@ _BLOCK_PARTS = ("norm1.weight", "norm1.bias", "attn.qkv.weight", "attn.qkv.bias"
                 "attn.proj.bias", "norm2.weight", "norm2.bias", "mlp.fc1.weight", "mlp.fc1.bias", "mlp.fc2.weight",
                 "mlp.fc2.bias")
 _BLOCK_RE = re.compile(r"^blocks\.(\d+)\.")
-# training-only parts of the pre-training model (fairseq layout, after any "model." is removed)
+# training-only parts of the pre-training model (fairseq layout, after any "model." is removed); the CNN decoder
+# is mapped where it fits our CNN decoder (see `_map_decoder`), else dropped too
 _FAIRSEQ_DROPPED = ("_ema.", FAIRSEQ_PREFIX + "decoder.", "shared_decoder.", "recon_proj.", "cls_proj.")
+DECODER_PREFIX = FAIRSEQ_PREFIX + "decoder."
+_DECODER_RE = re.compile(r"^" + re.escape(DECODER_PREFIX) + r"blocks\.(\d+)\.0\.(weight|bias)$")
+# EAT's pre-training objective (config/pretraining_AS2M.yaml) where the checkpoint's cfg does not say: the
+# cls loss weight, the teacher's averaged top layers (all 12), its EMA decay schedule and the CNN decoder
+EAT_OBJECTIVE = dict(cls_loss=1.0, average_top_k_layers=12, ema_decay=0.9998, ema_end_decay=0.99999,
+                     ema_anneal_end_step=100000)
+EAT_DECODER = dict(decoder_groups=16, decoder_kernel=3, decoder_layers=6)
 _FAIRSEQ_DROPPED_KEYS = ("center",)
 
 
@@ -299,6 +314,9 @@ def convert_eat(sd: Mapping[str, torch.Tensor], fmt: str, meta: Any = None, *, n
         if pool == "mean" or cls_fc_norm:
             take("fc_norm.weight", "fc_norm.weight", (d,))
             take("fc_norm.bias", "fc_norm.bias", (d,))
+    decoder_imported = False
+    if not fine_tuned:
+        decoder_imported = _bootstrap_objective(sd, fmt, meta, d, depth, cfg, out, dropped, used, notes)
     if dropped:
         notes.append("dropped: " + ", ".join(_dropped_groups(dropped)))
     unknown = [k for k in sd if k not in used and k not in dropped]
@@ -306,7 +324,89 @@ def convert_eat(sd: Mapping[str, torch.Tensor], fmt: str, meta: Any = None, *, n
         raise EATImportError(f"{where}: unknown key {unknown[0]!r} (shape {tuple(sd[unknown[0]].shape)})"
                              + (f" and {len(unknown) - 1} more" if len(unknown) > 1 else ""))
     return dict(kind="classifier" if fine_tuned else "pretrain", model_config=cfg, state_dict=out,
-                decoder_imported=False, dropped=dropped, num_outputs=num_outputs, notes=notes)
+                decoder_imported=decoder_imported, dropped=dropped, num_outputs=num_outputs, notes=notes)
+
+
+def _bootstrap_objective(sd: Mapping[str, torch.Tensor], fmt: str, meta: Any, d: int, depth: int, cfg: dict,
+                         out: dict, dropped: list, used: set, notes: list) -> bool:
+    """A pre-trained EAT model as a model file of MaskSpec's bootstrap objective (``maskspec.models.bootstrap``,
+    data2vec 2.0 / EAT's: EMA teacher, layer-averaged targets, CNN decoder, cls loss): ``cfg`` gets EAT's settings
+    (from the checkpoint's cfg where it has them) and, when EAT's decoder fits ours, ``out`` its weights (the
+    decoder's keys then move from ``dropped`` to ``used``). Returns whether the decoder was imported. The teacher is not kept: a
+    bootstrap model file holds the student, and training starts its teacher as a copy of it."""
+    model = _get(meta, "model") if fmt == "eat-fairseq" else None
+    obj = {k: (_get(model, k) if _get(model, k) is not None else v) for k, v in EAT_OBJECTIVE.items()}
+    mask_prob = _get(model, "modalities", "image", "mask_prob")
+    cfg.update(objective="bootstrap", utterance_loss_weight=float(obj["cls_loss"]),
+               target_top_k=min(int(obj["average_top_k_layers"]), depth), ema_decay=float(obj["ema_decay"]),
+               ema_end_decay=float(obj["ema_end_decay"]), ema_anneal_steps=int(obj["ema_anneal_end_step"]),
+               mask_ratio=float(mask_prob) if mask_prob is not None else cfg["mask_ratio"])
+    dec_keys = [k for k in dropped if k.startswith(DECODER_PREFIX)]
+    mapped = _map_decoder(sd, dec_keys, d) if dec_keys else None
+    if mapped is not None:
+        sizes, weights = mapped
+        cfg.update(decoder_type="cnn", **sizes)
+        out.update(weights)
+        dropped[:] = [k for k in dropped if k not in dec_keys]
+        used.update(dec_keys)
+        notes.append(f"objective: bootstrap, EAT's CNN decoder imported ({sizes['decoder_depth']} layers, kernel "
+                     f"{sizes['decoder_kernel']}, {sizes['decoder_groups']} groups); the EMA teacher is not "
+                     f"(training starts it as a copy of the student)")
+        return True
+    dec = _get(model, "modalities", "image", "decoder") or {}
+    groups = int(dec.get("decoder_groups", EAT_DECODER["decoder_groups"]))
+    cfg.update(decoder_type="cnn", decoder_embed_dim=int(dec.get("decoder_dim", d)),
+               decoder_depth=int(dec.get("decoder_layers", EAT_DECODER["decoder_layers"])),
+               decoder_kernel=int(dec.get("decoder_kernel", EAT_DECODER["decoder_kernel"])),
+               decoder_groups=groups if int(dec.get("decoder_dim", d)) % groups == 0 else 1)
+    notes.append("objective: bootstrap (EAT's); " + ("its CNN decoder does not fit ours (a first layer that changes "
+                 "the width): a new one, " if dec_keys else "no decoder in the weights: a new CNN decoder, ")
+                 + "which fine-tuning and embeddings never use")
+    return False
+
+
+def _map_decoder(sd: Mapping[str, torch.Tensor], keys: list, d: int) -> Optional[tuple[dict, dict]]:
+    """EAT's CNN decoder (data2vec 2.0's ``Decoder2d``: per layer a grouped conv over the time-major (T_p, F_p)
+    grid, a LayerNorm without weights over the channels, GELU, a residual sum; then ``proj``) as ours
+    (``maskspec.models.cnn_decoder``: the same layers over the (F_p, T_p) grid, so each kernel is transposed, with
+    an input projection, here the identity, and LayerNorm weights, here ones and zeros; masked positions get a
+    mask token, here zeros, where EAT draws N(0, 0.01) noise). None when it does not fit: a width change in the
+    first layer (EAT then has no residual there) or parts ours does not have."""
+    layers = {}
+    for k in keys:
+        m = _DECODER_RE.match(k)
+        if m:
+            layers.setdefault(int(m.group(1)), {})[m.group(2)] = sd[k]
+        elif k not in (DECODER_PREFIX + "proj.weight", DECODER_PREFIX + "proj.bias"):
+            return None
+    n = len(layers)
+    if not n or sorted(layers) != list(range(n)) or any(set(v) != {"weight", "bias"} for v in layers.values()):
+        return None
+    if DECODER_PREFIX + "proj.weight" not in sd or DECODER_PREFIX + "proj.bias" not in sd:
+        return None
+    w0 = layers[0]["weight"]
+    if w0.dim() != 4 or w0.shape[2] != w0.shape[3] or w0.shape[2] % 2 == 0:
+        return None
+    dd, k = int(w0.shape[0]), int(w0.shape[2])
+    if dd != d or d % w0.shape[1]:
+        return None
+    groups = d // int(w0.shape[1])
+    for i in range(n):
+        w, b = layers[i]["weight"], layers[i]["bias"]
+        if tuple(w.shape) != (dd, dd // groups, k, k) or tuple(b.shape) != (dd,):
+            return None
+    pw, pb = sd[DECODER_PREFIX + "proj.weight"], sd[DECODER_PREFIX + "proj.bias"]
+    if tuple(pw.shape) != (d, dd) or tuple(pb.shape) != (d,):
+        return None
+    out = {"cnn_decoder.embed.weight": torch.eye(dd, d), "cnn_decoder.embed.bias": torch.zeros(dd),
+           "cnn_decoder.mask_token": torch.zeros(1, 1, dd),
+           "cnn_decoder.pred.weight": pw.detach().float().clone(), "cnn_decoder.pred.bias": pb.detach().float().clone()}
+    for i in range(n):
+        out[f"cnn_decoder.layers.{i}.conv.weight"] = layers[i]["weight"].detach().float().transpose(2, 3).contiguous()
+        out[f"cnn_decoder.layers.{i}.conv.bias"] = layers[i]["bias"].detach().float().clone()
+        out[f"cnn_decoder.layers.{i}.norm.weight"] = torch.ones(dd)
+        out[f"cnn_decoder.layers.{i}.norm.bias"] = torch.zeros(dd)
+    return dict(decoder_embed_dim=dd, decoder_depth=n, decoder_kernel=k, decoder_groups=groups), out
 
 
 def _source_name(name: str, fmt: str, fine_tuned: bool) -> str:

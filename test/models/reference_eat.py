@@ -100,7 +100,9 @@ class BlockEncoder(nn.Module):
 
 
 class Decoder2d(nn.Module):
-    """data2vec 2.0's CNN decoder (only its parameter names and shapes matter here: it is dropped)."""
+    """data2vec 2.0's CNN decoder: per layer a grouped conv over the (T_p, F_p) grid (``blocks.<i>.0``, same
+    padding), fairseq's LayerNorm without weights over the channels (eps 1e-5, torch's default), GELU, and the
+    residual sum where the widths agree; then ``proj`` per patch."""
 
     def __init__(self, dim, dec_dim, layers, kernel=3, groups=4):
         super().__init__()
@@ -109,9 +111,22 @@ class Decoder2d(nn.Module):
             nn.LayerNorm(dec_dim, elementwise_affine=False), nn.GELU()) for i in range(layers)])
         self.proj = nn.Linear(dec_dim, dim)
 
+    def forward(self, x, h, w):
+        """x [B, L, C] patch tokens in time-major order (grid h = T_p, w = F_p) -> [B, L, dim]."""
+        b, length, c = x.shape
+        x = x.transpose(1, 2).reshape(b, c, h, w)
+        residual = x
+        for layer in self.blocks:
+            y = layer[0](x).permute(0, 2, 3, 1)
+            x = layer[2](nn.functional.layer_norm(y, y.shape[-1:], eps=1e-5).permute(0, 3, 1, 2))
+            if residual.shape[1] == x.shape[1]:
+                x = x + residual
+            residual = x
+        return self.proj(x.reshape(b, -1, length).transpose(1, 2))
+
 
 class ImageEncoder(nn.Module):
-    def __init__(self, frames, mel, patch, dim, decoder=True):
+    def __init__(self, frames, mel, patch, dim, decoder=True, decoder_dim=None):
         super().__init__()
         t_p, f_p = frames // patch, mel // patch
         self.local_encoder = PatchEmbed(patch, dim)
@@ -119,7 +134,7 @@ class ImageEncoder(nn.Module):
             nn.Parameter(eat_sincos(dim, t_p, f_p)[None], requires_grad=False))
         self.context_encoder = BlockEncoder(dim)
         self.extra_tokens = nn.Parameter(torch.zeros(1, 1, dim))
-        self.decoder = Decoder2d(dim, 16, 2) if decoder else None
+        self.decoder = Decoder2d(dim, decoder_dim or dim, 2) if decoder else None
 
     def forward(self, x):
         """contextualized_features without masking: patches + positions, cls prepended, the input LayerNorm."""
@@ -133,9 +148,9 @@ class Data2VecMulti(nn.Module):
     """EAT's pre-training model (student); ``state_dict`` adds the EMA teacher's tensors under ``_ema`` as
     fairseq's EMAModule does (``fp32_params``: a dict)."""
 
-    def __init__(self, frames, mel, patch, dim, depth, heads, decoder=True):
+    def __init__(self, frames, mel, patch, dim, depth, heads, decoder=True, decoder_dim=None):
         super().__init__()
-        self.modality_encoders = nn.ModuleDict({"IMAGE": ImageEncoder(frames, mel, patch, dim, decoder)})
+        self.modality_encoders = nn.ModuleDict({"IMAGE": ImageEncoder(frames, mel, patch, dim, decoder, decoder_dim)})
         self.blocks = nn.ModuleList(AltBlock(dim, heads) for _ in range(depth))
         self.with_ema = decoder
 

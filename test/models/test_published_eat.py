@@ -55,17 +55,19 @@ def spectrogram(seed=1, frames=FRAMES):
     return torch.randn(2, frames, MEL, generator=torch.Generator().manual_seed(seed))  # normalised [B, T, F]
 
 
-def test_fairseq_pretrained_student_kept_teacher_and_decoder_dropped(tmp_path):
+def test_fairseq_pretrained_student_and_decoder_kept_teacher_dropped(tmp_path):
     ref = randomize_(Data2VecMulti(FRAMES, MEL, P, D, DEPTH, HEADS), seed=2).eval()
     mf, ours = run_import(tmp_path, save_fairseq(tmp_path, ref, fairseq_cfg()))
     assert mf["kind"] == "pretrain" and mf["extra"]["source_format"] == "eat-fairseq"
     cfg = mf["model_config"]
     assert (cfg["post_norm"], cfg["embed_norm"], cfg["final_norm"], cfg["pos_embed"], cfg["num_heads"]) == (
         True, True, False, "extend", HEADS)
+    # a model file of the bootstrap objective (EAT's), with EAT's CNN decoder
+    assert (cfg["objective"], cfg["decoder_type"], cfg["decoder_depth"], cfg["decoder_kernel"], cfg["decoder_groups"],
+            cfg["utterance_loss_weight"], cfg["target_top_k"]) == ("bootstrap", "cnn", 2, 3, 4, 1.0, DEPTH)
     sd = ref.state_dict()
     teacher = {f"_ema.{k}" for k in sd["_ema"]}
-    decoder = {k for k in sd if ".decoder." in k}
-    assert set(mf["extra"]["dropped"]) == teacher | decoder and teacher and decoder
+    assert set(mf["extra"]["dropped"]) == teacher and teacher and mf["extra"]["decoder_imported"]
     # their normalisation (feature_extract.py): (fbank - (-4.268)) / (4.569 * 2), one value for every bin
     fbank = torch.randn(10, MEL, dtype=torch.float64) * 3 - 6
     torch.testing.assert_close(normalize(fbank, mf["stats"], mf["normalize"]), (fbank + 4.268) / (4.569 * 2),
@@ -85,6 +87,21 @@ def test_fairseq_pretrained_student_kept_teacher_and_decoder_dropped(tmp_path):
         for blk in ref.blocks:
             t = blk(t)
         torch.testing.assert_close(ours.encoder(short)[0], time_major_to_ours(t, F_P, 2), **TOL)
+        # the decoder on all patches visible (EAT's noise for hidden ones does not enter); EAT's LayerNorm eps is
+        # 1e-5, ours 1e-6
+        latent = ours.encoder(x)[0]
+        pred = ours.forward_decoder(latent, torch.arange(F_P * T_P).expand(2, -1), (F_P, T_P))
+        ref_pred = ref.modality_encoders["IMAGE"].decoder(ref.extract_features(x.unsqueeze(1))[:, 1:], T_P, F_P)
+        torch.testing.assert_close(pred, time_major_to_ours(torch.cat([ref_pred[:, :1], ref_pred], 1), F_P, T_P)[:, 1:],
+                                   atol=1e-4, rtol=0)
+
+
+def test_fairseq_decoder_that_changes_width_is_dropped(tmp_path):
+    ref = randomize_(Data2VecMulti(FRAMES, MEL, P, D, 1, HEADS, decoder_dim=32), seed=3).eval()
+    mf, _ = run_import(tmp_path, save_fairseq(tmp_path, ref, fairseq_cfg()))
+    sd = ref.state_dict()
+    assert set(mf["extra"]["dropped"]) == {f"_ema.{k}" for k in sd["_ema"]} | {k for k in sd if ".decoder." in k}
+    assert not mf["extra"]["decoder_imported"] and mf["model_config"]["decoder_type"] == "cnn"
 
 
 @pytest.mark.parametrize("mean_pooling", [False, True])
