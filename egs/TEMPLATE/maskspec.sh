@@ -59,6 +59,9 @@ pretrain_args=""           # extra options for maskspec.bin.pretrain, e.g. "--ep
 pretrain_tag=""            # name of the pre-training experiment (default: from --pretrain_config)
 init=""                    # encoder to fine-tune: a stage-3 checkpoint (e.g. the AudioSet recipe's), "none"
                            # (from scratch only) or empty (this recipe's stage 3)
+init_front_end=true        # true: an --init imported by maskspec-import (the MaskSpec authors', Audio-MAE's, EAT's)
+                           # gets features computed with its source's fbank settings (not --fbank_config), in
+                           # <dumpdir>/fbank_<source> (pool <dumpdir>/fbank_<source>_pool); false: --fbank_config
 
 # Fine-tuning (stage 4)
 finetune_config=conf/finetune.yaml  # fine-tuning options (YAML for maskspec.bin.finetune)
@@ -117,6 +120,7 @@ Options (default):
   --pretrain (auto)                 auto | true | false
   --pretrain_config (conf/pretrain.yaml) --pretrain_args ("") --pretrain_tag ("")
   --init ("")                       checkpoint to fine-tune from, "none", or "" for this recipe's stage 3
+  --init_front_end (true)           features with the front end an imported --init records (maskspec-import)
   --finetune_config (conf/finetune.yaml) --finetune_args ("") --tag ("")
   --scratch_baseline (false) --linear_probe (false) --linear_probe_config ("") --linear_probe_args ("")
   --score_args ("")
@@ -154,6 +158,8 @@ in_stages() {  # <n>: is stage n selected?
 [[ $feats_filetype == ark || $feats_filetype == hdf5 ]] || die "--feats_filetype must be ark or hdf5"
 [[ $feats_dtype == float32 || $feats_dtype == float16 ]] || die "--feats_dtype must be float32 or float16"
 [[ $check_space == true || $check_space == false ]] || die "--check_space must be true or false, got '$check_space'"
+[[ $init_front_end == true || $init_front_end == false ]] \
+  || die "--init_front_end must be true or false, got '$init_front_end'"
 [ -n "$linear_probe_config" ] || linear_probe_config=$finetune_config
 [[ -z $token_type || $token_type == bpe || $token_type == char ]] || die "--token_type must be bpe, char or empty"
 [[ $nbpe =~ ^[1-9][0-9]*$ ]] || die "--nbpe must be a positive integer, got '$nbpe'"
@@ -356,6 +362,26 @@ run_training_job() {  # <exp-dir> <stage> <what> <module> <log> <fingerprint> <m
 
 # Feature files: every set's are in one pool, shared by the sets and kept by utils/make_fbank_pool.sh.
 feats_pool=$dumpdir/fbank_pool
+# An imported --init (maskspec-import) records its source's front end: features as that source computed them
+# (e.g. the MaskSpec authors' 32 kHz centred STFT), in feature folders of their own, so that encoders of several
+# sources are fine-tuned side by side in one recipe directory (egs/TEMPLATE/scripts/compare_encoders.sh).
+if [ "$init_front_end" = true ] && [ -n "$init" ] && [ "$init" != none ] \
+  && { in_stages 2 || in_stages 4 || in_stages 5; }; then
+  [ -f "$init" ] || die "--init $init: no such file"
+  mkdir -p "$dumpdir"
+  fbank_tmp=$(mktemp "$dumpdir/.front_end.XXXXXX")
+  front_end=$(python -m maskspec.bin.front_end --model "$init" --fbank_config "$fbank_tmp") \
+    || { rm -f "$fbank_tmp"; die "--init $init: cannot read its front end (see above)"; }
+  if [ -n "$front_end" ]; then
+    fbank_config=$dumpdir/fbank_$front_end.yaml
+    cmp -s "$fbank_tmp" "$fbank_config" || mv "$fbank_tmp" "$fbank_config"
+    feats_root=$dumpdir/fbank_$front_end
+    feats_pool=$dumpdir/fbank_${front_end}_pool
+    log "--init $init is an import with the $front_end front end: features with $fbank_config in $feats_root" \
+      "(--init_front_end false: --fbank_config)"
+  fi
+  rm -f "$fbank_tmp"
+fi
 
 log "${replay_command}"
 log "sets: ${all_sets[*]:-none}; pre-training: $run_pretrain; fine-tuning from: ${init_checkpoint}"

@@ -45,6 +45,9 @@ def stand_ins(d):
     torch.save(dict(model=randomize_(ViT((128, 1000), 16, 192, 1, 3, 5), 2).state_dict()), d / "maskspec_as2m.pth")
     torch.save(dict(model=randomize_(ViT((1024, 128), 16, 192, 1, 3, 5, cat_then_add=False), 3).state_dict()),
                d / "finetuned.pth")
+    mae = randomize_(MAE((1024, 128), 16, 192, 1, 3, 16, 1, 2, table_grid=(8, 64)), 6).state_dict()
+    torch.save(dict(model={k: v for k, v in mae.items() if not k.startswith("decoder_blocks.")}),
+               d / "pretrained.pth")  # Audio-MAE's pre-trained encoder (its Swin decoder left out)
     eat = randomize_eat_(Data2VecMulti(1024, 128, 16, 192, 1, 3), 4)
     torch.save(dict(model=eat.state_dict(), cfg=dict(model=dict(num_heads=3, layer_norm_first=False, norm_eps=1e-6),
                                                      task=dict(target_length=1024))), d / "EAT-base_epoch30_pt.pt")
@@ -79,7 +82,8 @@ def make_features(d, n=12):
 def test_readme_commands_import_infer_and_finetune(tmp_path, monkeypatch, capsys):
     commands = readme_commands()
     assert [c.split()[0] for c in commands] == (["maskspec-import"] * 3 + ["maskspec-infer"]
-                                                + ["maskspec-import"] * 2 + ["maskspec-infer"])
+                                                + ["maskspec-import"] * 2 + ["maskspec-infer"]
+                                                + ["maskspec-import"])  # Audio-MAE's encoder, for the comparison
     stand_ins(tmp_path)
     monkeypatch.chdir(tmp_path)
     for command in commands:
@@ -90,7 +94,8 @@ def test_readme_commands_import_infer_and_finetune(tmp_path, monkeypatch, capsys
     assert len(labelled) == 2 and all(name in line for name in NAMES for line in labelled)
     assert load_model_file("maskspec_as2m.pt")["classes"] == NAMES
     # embeddings (maskspec-embed, maskspec.hear) of a clip longer than a window, so the last one is shorter
-    for name in ("maskspec_pretrained.pt", "audiomae_as2m.pt", "eat_base30.pt", "eat_base30_as2m.pt"):
+    for name in ("maskspec_pretrained.pt", "audiomae_as2m.pt", "eat_base30.pt", "eat_base30_as2m.pt",
+                 "audiomae_pretrained.pt"):
         mf = load_model_file(name)
         embedder = Embedder(mf)
         clip = torch.randn(mf["num_frames"] + 100, 128)
