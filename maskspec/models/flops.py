@@ -23,7 +23,7 @@ def block_flops(num_tokens: int, dim: int, mlp_ratio: float) -> float:
 
 
 def _num_patches(cfg: ModelConfig, num_frames: int) -> int:
-    f_p, t_p = patch_grid(num_frames, cfg.num_mel_bins, cfg.patch_size)
+    f_p, t_p = patch_grid(num_frames, cfg.num_mel_bins, cfg.patch_shape)
     return f_p * t_p
 
 
@@ -34,7 +34,12 @@ def encoder_flops(cfg: ModelConfig, num_frames: int, num_visible: int) -> float:
 
 def patch_embed_flops(cfg: ModelConfig, num_frames: int) -> float:
     """Forward FLOPs of the patch embedding of one [num_frames, F] input (every patch, visible or not)."""
-    return 2 * _num_patches(cfg, num_frames) * cfg.patch_size ** 2 * cfg.embed_dim
+    return 2 * _num_patches(cfg, num_frames) * _patch_values(cfg) * cfg.embed_dim
+
+
+def _patch_values(cfg: ModelConfig) -> int:
+    pf, pt = cfg.patch_shape
+    return pf * pt
 
 
 def pretrain_flops_per_clip(cfg: ModelConfig, num_frames: int, num_masks: int | None = None,
@@ -47,7 +52,7 @@ def pretrain_flops_per_clip(cfg: ModelConfig, num_frames: int, num_masks: int | 
     k = cfg.num_masks if num_masks is None else num_masks
     n = _num_patches(cfg, num_frames)
     n_enc, n_dec = 1 + num_keep(n, cfg.mask_ratio), 1 + n
-    dd, pp = cfg.decoder_embed_dim, cfg.patch_size ** 2
+    dd, pp = cfg.decoder_embed_dim, _patch_values(cfg)
     per_view = (encoder_flops(cfg, num_frames, n_enc - 1)
                 + 2 * n_enc * cfg.embed_dim * dd
                 + cfg.decoder_depth * block_flops(n_dec, dd, cfg.mlp_ratio)
@@ -65,6 +70,7 @@ def classifier_flops_per_clip(cfg: ModelConfig, num_frames: int, num_classes: in
     forward = (patch_embed_flops(cfg, num_frames) + encoder_flops(cfg, num_frames, n - num_drop)
                + 2 * cfg.embed_dim * num_classes)
     return TRAIN_FACTOR * forward if train else forward
+
 
 def bootstrap_flops_per_clip(cfg: ModelConfig, num_frames: int, num_masks: int | None = None,
                              train: bool = True) -> float:
