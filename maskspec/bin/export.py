@@ -10,6 +10,11 @@ input length in frames and a version; ``maskspec-infer``, ``maskspec-embed`` and
 * Metadata come from the checkpoint; ``--stats``, ``--fbank_config``, ``--classes``, ``--normalize``,
   ``--task_type`` and ``--num_frames`` replace or supply them (e.g. ``--fbank_config data/train/fbank.yaml``
   when pre-training ran without one).
+* A model file (e.g. one of ``maskspec-import``) is accepted too, to write it again with some of its metadata
+  replaced: your own data's ``--stats``, other ``--classes`` names, ``--num_frames`` ...; what it records
+  beyond a checkpoint's metadata (an imported model's source front end, its ``extra``) is kept, and ``extra``
+  names the file it was exported from. A speech recogniser's (kind "ctc") is refused: its tokenizer is part of
+  the model, and nothing here could replace it consistently.
 * Before writing, the weights are loaded strictly into the network the configuration describes, and the stats
   and fbank settings are checked against the model's mel bins, so an incompatible checkpoint never becomes a
   model file. The file is written atomically.
@@ -37,7 +42,8 @@ def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False,
         epilog="e.g.: maskspec-export --checkpoint exp/pretrain_base/checkpoints/best.pt --output pretrained.pt")
-    p.add_argument("--checkpoint", required=True, help="training checkpoint (.pt) from pretrain or finetune")
+    p.add_argument("--checkpoint", required=True,
+                   help="training checkpoint (.pt) from pretrain or finetune, or a model file to write again")
     p.add_argument("--output", required=True, help="model file to write")
     p.add_argument("--stats", default=None, help="stats.json to store instead of the checkpoint's")
     p.add_argument("--fbank_config", default=None, help="fbank.yaml to store instead of the checkpoint's")
@@ -66,9 +72,28 @@ def read_checkpoint(path: str) -> dict:
         except ModelFileError:  # unreadable: the checkpoint error already says so
             probe = None
         if file_kind(probe) == "model file":
-            raise ExportError(f"{path}: this is already a model file (kind {probe.get('kind')!r}); "
-                              f"maskspec-export reads training checkpoints") from None
+            return model_file_checkpoint(probe, path)
         raise ExportError(str(e)) from None
+
+
+def model_file_checkpoint(obj: Mapping[str, Any], path: str) -> dict:
+    """A model file read from ``path`` in the shape of a training checkpoint (its weights under "model", its
+    metadata beside them), marked ``from_model_file``; ExportError for a file that is not usable."""
+    from maskspec.models.model_file import ModelFileError, check_model_file
+
+    try:
+        mf = check_model_file(dict(obj), path)
+    except ModelFileError as e:
+        raise ExportError(str(e)) from None
+    if mf["kind"] not in ("pretrain", "classifier"):
+        raise ExportError(f"{path}: a {mf['kind']} model file (a speech recogniser) cannot be exported again: its "
+                          f"tokenizer belongs to its output layer, and maskspec-export replaces only the metadata of "
+                          f"pre-trained and classifier models; use the file as it is")
+    ckpt = {k: mf.get(k) for k in ("kind", "model_config", "fbank_config", "stats", "normalize", "classes",
+                                   "task_type", "num_frames")}
+    ckpt.update(model=mf["state_dict"], from_model_file=dict(front_end=mf.get("front_end"),
+                                                              extra=dict(mf.get("extra") or {})))
+    return ckpt
 
 
 def weights_kind(state_dict: Mapping[str, Any], where: str) -> str:
@@ -157,6 +182,12 @@ def build_model_file(ckpt: Mapping[str, Any], where: str, stats_path: Optional[s
         build_model(fields)  # strict load: weights and configuration must agree
     except (ModelFileError, ValueError) as e:
         raise ExportError(f"{where}: {e}") from e
+    if ckpt.get("from_model_file") is not None:  # a model file written again: what it records is kept
+        kept = ckpt["from_model_file"]
+        fields["extra"] = dict(kept["extra"], exported_from=os.path.abspath(where))
+        if kept["front_end"] is not None:
+            fields["front_end"] = kept["front_end"]
+        return fields
     fields["extra"] = dict(source=os.path.abspath(where), epoch=ckpt.get("epoch"), step=ckpt.get("step"),
                            best_metric=ckpt.get("best_metric"), best_metric_name=ckpt.get("best_metric_name"))
     return fields
@@ -179,8 +210,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (ExportError, ModelFileError, OSError) as e:
         print(f"{PROG}: error: {e}", file=sys.stderr)
         return 1
+    origin = ("the model file" if "exported_from" in fields["extra"]
+              else f"step {fields['extra']['step']} of")
     print(f"{PROG}: wrote {args.output} ({fields['kind']}, {len(fields['state_dict'])} tensors, "
-          f"{fields['num_frames']} frames, from step {fields['extra']['step']} of {args.checkpoint})")
+          f"{fields['num_frames']} frames, from {origin} {args.checkpoint})")
     return 0
 
 

@@ -99,8 +99,14 @@ def test_truncated_and_foreign_files(exps, tmp_path, capsys):
     assert rc == 1 and "no such checkpoint" in err
     good = tmp_path / "model.pt"
     assert export.main(["--checkpoint", exps["pre"], "--output", str(good)]) == 0
-    rc, err = _rc_err(capsys, ["--checkpoint", str(good), "--output", str(out)])
-    assert rc == 1 and "already a model file" in err and not out.exists()
+    # a model file is written again (here as it is); what it records is kept and extra names it
+    assert export.main(["--checkpoint", str(good), "--output", str(out)]) == 0
+    again, first = load_model_file(out), load_model_file(good)
+    assert again["extra"]["exported_from"] == str(good) and again["extra"]["step"] == first["extra"]["step"]
+    assert all(torch.equal(again["state_dict"][k], v) for k, v in first["state_dict"].items())
+    assert {k: again[k] for k in ("kind", "model_config", "fbank_config", "stats", "normalize", "num_frames")} == \
+        {k: first[k] for k in ("kind", "model_config", "fbank_config", "stats", "normalize", "num_frames")}
+    out.unlink()
     # and a truncated model file is refused by the reader the tools share
     cut = tmp_path / "cut.pt"
     cut.write_bytes(good.read_bytes()[:1000])
@@ -151,3 +157,35 @@ def test_missing_fbank_supplied_and_bad_overrides(exps, tmp_path, capsys):
     rc, err = _rc_err(capsys, ["--checkpoint", exps["fine"], "--output", str(tmp_path / "o3.pt"), "--classes",
                                str(two)])
     assert rc == 1 and "2 classes but the model has 3 outputs" in err
+
+
+def test_an_imported_model_file_again_with_other_metadata(tmp_path, capsys):
+    """An imported tagger (its source front end recorded) exported again with other class names and stats: the
+    front end and the import's extra are kept; a CTC model file is refused, saying why."""
+    import sys as _sys
+
+    from maskspec.bin import import_checkpoint
+
+    _sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "models"))
+    from reference_vits import ViT, randomize_
+
+    src = tmp_path / "finetuned.pth"
+    torch.save(dict(model=randomize_(ViT((1024, 128), 16, 32, 1, 4, 3, cat_then_add=False), 3).state_dict()), src)
+    (tmp_path / "labels.txt").write_text("a\nb\nc\n")
+    imported = tmp_path / "imported.pt"
+    assert import_checkpoint.main(["--checkpoint", str(src), "--output", str(imported), "--num_heads", "4",
+                                   "--class_labels", str(tmp_path / "labels.txt")]) == 0
+    (tmp_path / "names.txt").write_text("dog\nrain\nsaw\n")
+    stats = dict(mean=[-5.0] * 128, std=[4.0] * 128, global_mean=-5.0, global_std=4.0)
+    (tmp_path / "stats.json").write_text(__import__("json").dumps(stats))
+    out = tmp_path / "again.pt"
+    assert export.main(["--checkpoint", str(imported), "--output", str(out), "--classes", str(tmp_path / "names.txt"),
+                        "--stats", str(tmp_path / "stats.json")]) == 0
+    mf, first = load_model_file(out), load_model_file(imported)
+    assert mf["classes"] == ["dog", "rain", "saw"] and mf["stats"]["mean"][0] == -5.0
+    assert mf["front_end"] == first["front_end"] and mf["front_end"]["pad"] == "fbank"
+    assert mf["extra"]["source_format"] == "audiomae" and mf["extra"]["exported_from"] == str(imported)
+    ctc = dict(first, kind="ctc", task_type="ctc", extra=dict(tokenizer={}))
+    torch.save(ctc, tmp_path / "ctc.pt")
+    rc, err = _rc_err(capsys, ["--checkpoint", str(tmp_path / "ctc.pt"), "--output", str(tmp_path / "x.pt")])
+    assert rc == 1 and "ctc model file" in err and "tokenizer" in err
