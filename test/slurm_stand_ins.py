@@ -4,7 +4,7 @@
 and starts <command> N times at once, as Slurm would once per node, with STANDIN_NODE and SLURM_NODEID = <node
 index>; it fails when any of them fails. Like the real one, it passes only the variables of its --export (else
 of $SLURM_EXPORT_ENV, else all) plus SLURM_*. ``scontrol show hostnames`` names 127.0.0.1 first, so the nodes
-meet on this machine.
+meet on this machine; ``scontrol show node <name>`` says nothing (a cluster whose nodes have no NodeAddr).
 """
 from __future__ import annotations
 
@@ -28,7 +28,8 @@ procs = [subprocess.Popen(cmd, env=dict(env, STANDIN_NODE=str(n), SLURM_NODEID=s
          for n in range(nodes)]
 sys.exit(max(p.wait() for p in procs))
 '''
-SCONTROL = "import sys\nassert sys.argv[1:3] == ['show', 'hostnames']\nprint('127.0.0.1')\nprint('127.0.0.2')\n"
+SCONTROL = ("import sys\nassert sys.argv[1:3] in (['show', 'hostnames'], ['show', 'node'])\n"
+            "if sys.argv[2] == 'node':\n    sys.exit(1)\nprint('127.0.0.1')\nprint('127.0.0.2')\n")
 
 
 def install_srun(bin_dir: Path) -> None:

@@ -38,7 +38,7 @@ my %BACKENDS = (
     config_file => 'conf/queue.conf',
     default_config => <<'END',
 command qsub -v PATH -cwd -S /bin/bash -j y -l arch=*64*
-option mem=* -l mem_free=$0,ram_free=$0
+option mem=* -l mem_free=$0
 option mem=0
 option num_threads=* -pe smp $0
 option num_threads=1
@@ -142,7 +142,8 @@ my %HOST_OR_JOB = map { $_ => 1 } qw(HOSTNAME HOST HOME USER LOGNAME SHELL MAIL 
   DISPLAY TMPDIR TMP TEMP JOB_ID JOB_NAME JOB_SCRIPT TASK_ID QUEUE NHOSTS NQUEUES NSLOTS PE PE_HOSTFILE
   ENVIRONMENT REQUEST RESTARTED ARC CUDA_VISIBLE_DEVICES GPU_DEVICE_ORDINAL ROCR_VISIBLE_DEVICES
   HIP_VISIBLE_DEVICES KRB5CCNAME LS_COLORS PS1 PROMPT_COMMAND COLUMNS LINES);
-sub host_or_job_variable { return $HOST_OR_JOB{$_[0]} || $_[0] =~ $HOST_OR_JOB_PREFIX; }
+# SLURM_CONF says which cluster the client commands talk to: the user's, kept.
+sub host_or_job_variable { return $_[0] ne 'SLURM_CONF' && ($HOST_OR_JOB{$_[0]} || $_[0] =~ $HOST_OR_JOB_PREFIX); }
 
 # 'export NAME=value' lines that give a job this process's environment (names a shell can set only).
 sub environment_exports {

@@ -58,6 +58,9 @@ allocated=${SLURM_JOB_NUM_NODES:-${SLURM_NNODES:-}}
 # sed, not head: head would close the pipe early and pipefail would count that as a failure
 first_node=$(scontrol show hostnames "${SLURM_JOB_NODELIST:?Slurm did not set SLURM_JOB_NODELIST}" | sed -n 1p)
 [ -n "$first_node" ] || die "scontrol found no host in SLURM_JOB_NODELIST='$SLURM_JOB_NODELIST'"
+# The node's address in slurm.conf (NodeAddr) where it has one; a node name need not resolve.
+first_addr=$(scontrol show node "$first_node" 2> /dev/null | sed -n 's/.*NodeAddr=\([^ ]*\).*/\1/p' | sed -n 1p) || true
+first_node=${first_addr:-$first_node}
 echo "$0: $nnodes nodes x $nproc_per_node processes, rendezvous at $first_node:$rdzv_port (Slurm job $SLURM_JOB_ID)" >&2
 # --export=ALL: the job's environment (path.sh's LC_ALL, VIRTUAL_ENV, OMP_NUM_THREADS, NCCL_*) on every node,
 # whatever SLURM_EXPORT_ENV the batch job was given (sbatch --export=PATH would pass only PATH).

@@ -106,8 +106,8 @@ def test_stages_2_and_3_through_the_scheduler(tmp_path, backend):
     assert all(s["tasks"] == 2 for s in fbank) and pretrain[0]["tasks"] == 1
     cpu_argv, gpu_argv = " ".join(fbank[0]["argv"]), " ".join(pretrain[0]["argv"])
     if backend == "queue":
-        assert "-t 1:2" in cpu_argv and "-l mem_free=2G,ram_free=2G" in cpu_argv and "gpu" not in cpu_argv
-        assert "-l mem_free=6G,ram_free=6G" in gpu_argv and "-pe smp 4" in gpu_argv  # 2 threads x 2 processes
+        assert "-t 1:2" in cpu_argv and "-l mem_free=2G" in cpu_argv and "gpu" not in cpu_argv
+        assert "-l mem_free=6G" in gpu_argv and "-pe smp 4" in gpu_argv  # 2 threads x 2 processes
         assert "-l gpu=2 -q g.q" in gpu_argv and "-t 1:1" in gpu_argv
     else:
         assert "--array=1-2" in cpu_argv and "--mem=2G" in cpu_argv and "gres" not in cpu_argv

@@ -1,0 +1,189 @@
+"""A real Grid Engine on this machine for a one-off check: Debian's gridengine-master/-exec/-client (8.1.9), one
+execution host, started and stopped by PID. The Grid Engine counterpart of test/real_slurm.py (why under test/:
+see there).
+
+Debian installs one system-wide cell (SGE_ROOT=/var/lib/gridengine, SGE_CELL=default, spool under
+/var/spool/gridengine) and its postinst cannot start the daemons where there is no init system; this script:
+
+* installs the three packages with apt-get when missing (the master host and cell preseeded through debconf);
+* names this host's other names (localhost, ...) in the cell's host_aliases: Grid Engine refuses a client whose
+  address resolves to another name than the one it gives, which is what a host listed on 127.0.0.1 does;
+* starts sge_qmaster and sge_execd in the foreground (SGE_ND=1) as child processes, so their PIDs are known;
+* lets root submit (min_uid/min_gid 0), schedules every second instead of every 15 s, adds the parallel
+  environment "smp" (allocation $pe_slots) that conf/queue.conf's --num-threads asks for, and a queue all.q on
+  this host with its CPUs as slots, no load threshold (a busy machine would otherwise put it in alarm) and bash;
+* ``stop()`` deletes the jobs left and ends sge_execd and sge_qmaster by their PIDs (TERM, then KILL).
+
+``python test/real_gridengine.py -- <command>`` runs a command while it is up (the SGE_ROOT/SGE_CELL it needs are
+set), then stops it.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Optional
+
+SGE_ROOT, SGE_CELL = "/var/lib/gridengine", "default"
+PACKAGES = ("gridengine-master", "gridengine-exec", "gridengine-client")
+ENV = {"SGE_ROOT": SGE_ROOT, "SGE_CELL": SGE_CELL}
+
+
+def install_problem(timeout: float = 900) -> Optional[str]:
+    """None when Grid Engine is installed (installing it when missing), else why it cannot be."""
+    if all(os.path.exists(p) for p in ("/usr/sbin/sge_qmaster", "/usr/sbin/sge_execd", "/usr/bin/qsub")):
+        return None
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        return "gridengine is missing, and installing it needs root and apt-get"
+    host = socket.gethostname()
+    preseed = "".join(f"{pkg} shared/{key} {kind} {value}\n"
+                      for pkg in ("gridengine-common", *PACKAGES)
+                      for key, kind, value in (("gridenginemaster", "string", host),
+                                               ("gridenginecell", "string", SGE_CELL),
+                                               ("gridengineconfig", "boolean", "true")))
+    subprocess.run(["debconf-set-selections"], input=preseed, text=True, check=True)
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    proc = subprocess.run(["apt-get", "install", "-y", "-q", "--no-install-recommends", *PACKAGES], env=env,
+                          capture_output=True, text=True, timeout=timeout)
+    if proc.returncode != 0:
+        return f"apt-get install {' '.join(PACKAGES)} failed: {(proc.stderr or proc.stdout)[-500:]}"
+    return None
+
+
+def qconf(*args: str, text: Optional[str] = None, check: bool = True) -> str:
+    proc = subprocess.run(["qconf", *args], capture_output=True, text=True, env=os.environ | ENV, input=text)
+    if check and proc.returncode != 0:
+        raise RuntimeError(f"qconf {' '.join(args)} failed: {proc.stdout}{proc.stderr}")
+    return proc.stdout
+
+
+def set_fields(text: str, **fields: str) -> str:
+    """A qconf listing with some ``name value`` lines replaced."""
+    out = []
+    for line in text.splitlines():
+        name = line.split(maxsplit=1)[0] if line.strip() else ""
+        out.append(f"{name:<30}{fields[name]}" if name in fields else line)
+    return "\n".join(out) + "\n"
+
+
+class GridEngine:
+    def __init__(self, workdir: str | os.PathLike):
+        self.workdir = Path(workdir).resolve()
+        self.host = socket.gethostname()
+        self.procs: dict[str, subprocess.Popen] = {}
+
+    def _spawn(self, name: str, program: str) -> None:
+        log = open(self.workdir / f"{name}.out", "ab")
+        self.procs[name] = subprocess.Popen([program], stdout=log, stderr=subprocess.STDOUT,
+                                            env=os.environ | ENV | {"SGE_ND": "1"}, start_new_session=True)
+        log.close()
+
+    def _wait(self, ready, what: str, timeout: float = 60) -> None:
+        deadline = time.time() + timeout
+        while True:
+            try:
+                if ready():
+                    return
+            except RuntimeError:
+                pass
+            for name, proc in self.procs.items():
+                if proc.poll() is not None:
+                    raise RuntimeError(f"{name} exited ({proc.returncode}); see {self.workdir}/{name}.out")
+            if time.time() > deadline:
+                raise RuntimeError(f"timed out waiting for {what}")
+            time.sleep(0.5)
+
+    def start(self) -> "GridEngine":
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        aliases = [a for a in ("localhost", *socket.gethostbyname_ex(self.host)[1]) if a != self.host]
+        (Path(SGE_ROOT) / SGE_CELL / "common" / "host_aliases").write_text(" ".join([self.host, *aliases]) + "\n")
+        spool = Path("/var/spool/gridengine/execd")
+        spool.mkdir(parents=True, exist_ok=True)
+        shutil.chown(spool, "sgeadmin")
+        self._spawn("sge_qmaster", "/usr/sbin/sge_qmaster")
+        self._wait(lambda: self.host in qconf("-sh"), "sge_qmaster")
+        conf = qconf("-sconf", "global")
+        (self.workdir / "global").write_text(set_fields(conf, min_uid="0", min_gid="0",
+                                                        load_report_time="00:00:05"))
+        qconf("-Mconf", str(self.workdir / "global"))
+        sched = set_fields(qconf("-ssconf"), schedule_interval="0:0:1", flush_submit_sec="1",
+                           flush_finish_sec="1")
+        (self.workdir / "sched").write_text(sched)
+        qconf("-Msconf", str(self.workdir / "sched"))
+        if self.host not in qconf("-ss", check=False):
+            qconf("-as", self.host)
+        self._spawn("sge_execd", "/usr/sbin/sge_execd")
+        self._wait(lambda: self.host in qconf("-sel"), "sge_execd to register")
+        if "smp" not in qconf("-spl", check=False).split():
+            (self.workdir / "smp").write_text(
+                "pe_name smp\nslots 999\nuser_lists NONE\nxuser_lists NONE\nstart_proc_args NONE\n"
+                "stop_proc_args NONE\nallocation_rule $pe_slots\ncontrol_slaves FALSE\njob_is_first_task TRUE\n"
+                "urgency_slots min\naccounting_summary FALSE\nqsort_args NONE\n")
+            qconf("-Ap", str(self.workdir / "smp"))
+        if "all.q" not in qconf("-sql", check=False).split():
+            queue = set_fields(qconf("-sq"), qname="all.q", hostlist=self.host, slots=str(os.cpu_count() or 1),
+                               load_thresholds="NONE", pe_list="smp", shell="/bin/bash")
+            (self.workdir / "all.q").write_text(queue)
+            qconf("-Aq", str(self.workdir / "all.q"))
+        subprocess.run(["qmod", "-c", "all.q"], capture_output=True, env=os.environ | ENV)  # clear an old error
+
+        def queue_up() -> bool:
+            out = subprocess.run(["qstat", "-f", "-q", "all.q"], capture_output=True, text=True,
+                                 env=os.environ | ENV).stdout
+            lines = [line for line in out.splitlines() if line.startswith("all.q@")]
+            return bool(lines) and all(len(line.split()) == 5 for line in lines)  # no state column: usable
+
+        self._wait(queue_up, "queue all.q to be usable")
+        return self
+
+    def stop(self, timeout: float = 30) -> None:
+        if not self.procs:
+            return
+        subprocess.run(["qdel", "-u", "*"], capture_output=True, env=os.environ | ENV)
+        for name in ("sge_execd", "sge_qmaster"):
+            proc = self.procs.get(name)
+            if proc is None or proc.poll() is not None:
+                continue
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(10)
+        self.procs.clear()
+
+    def __enter__(self) -> "GridEngine":
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] in (["-h"], ["--help"]):
+        print(__doc__)
+        return 0
+    command = argv[argv.index("--") + 1:] if "--" in argv else []
+    problem = install_problem()
+    if problem:
+        print(f"real_gridengine: cannot run Grid Engine here: {problem}", file=sys.stderr)
+        return 2
+    with GridEngine(Path(os.environ.get("TMPDIR", "/tmp")) / "maskspec_gridengine") as sge:
+        print(f"real_gridengine: queue all.q on {sge.host} is up", file=sys.stderr)
+        rc = subprocess.call(command, env=os.environ | ENV) if command else 0
+    print("real_gridengine: stopped", file=sys.stderr)
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())
