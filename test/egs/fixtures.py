@@ -272,6 +272,16 @@ def link_recipe(name: str, dest: Path) -> Path:
     return work
 
 
+def mini_work_copy(tmp: Path) -> Path:
+    """A working copy of egs/mini whose data, features, audio and experiments all stay under ``tmp``; files already
+    written in ``tmp/egs/mini`` (e.g. another cmd.sh) are kept instead of linked."""
+    work = tmp / "egs" / "mini"
+    # Folders a previous run in the repository may hold: create them here so link_recipe does not link them.
+    for name in ("downloads", "data", "dump", "exp"):
+        (work / name).mkdir(parents=True, exist_ok=True)
+    return link_recipe("mini", tmp)
+
+
 def run_script(args: list[str], cwd: Path, check: bool = True, env: dict | None = None, timeout: float = 300):
     """Run a recipe script with bash; on an unexpected exit status fail with its output (not just the code)."""
     import subprocess
