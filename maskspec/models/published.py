@@ -82,8 +82,8 @@ def _flatten(d: Mapping, prefix: str = "") -> Optional[dict]:
     for k, v in d.items():
         if isinstance(v, torch.Tensor):
             out[prefix + str(k)] = v
-        elif isinstance(v, Mapping) and v and (sub := _flatten(v, f"{prefix}{k}.")) is not None:
-            out.update(sub)
+        elif isinstance(v, Mapping) and (sub := _flatten(v, f"{prefix}{k}.")) is not None:
+            out.update(sub)  # an empty dict adds nothing
         else:
             return None
     return out

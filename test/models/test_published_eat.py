@@ -155,6 +155,20 @@ def test_hugging_face_layout(tmp_path, weights, fine_tuned):
         assert all(torch.equal(mf2["state_dict"][k], v) for k, v in mf["state_dict"].items())
 
 
+def test_safetensors_file_without_config_json(tmp_path, capsys):
+    ref = randomize_(EATModel(mel=MEL, patch=P, dim=D, depth=1, heads=HEADS, max_length=T_P), seed=8).eval()
+    save_file({k: v.contiguous() for k, v in ref.state_dict().items()}, tmp_path / "eat.safetensors")
+    run_import(tmp_path, tmp_path / "eat.safetensors", expect=1)  # width 64: the heads are not known
+    assert "--num_heads" in capsys.readouterr().err
+    mf, ours = run_import(tmp_path, tmp_path / "eat.safetensors", "--format", "eat-hf", "--num_heads", str(HEADS),
+                          "--num_frames", str(FRAMES))
+    assert "no config.json" in capsys.readouterr().out and mf["model_config"]["objective"] == "bootstrap"
+    x = spectrogram(9)
+    with torch.no_grad():
+        torch.testing.assert_close(ours.encoder(x)[0], time_major_to_ours(ref.model.extract_features(x.unsqueeze(1)),
+                                                                          F_P, T_P), **TOL)
+
+
 def test_learned_positions_when_the_table_is_not_sincos(tmp_path):
     ref = randomize_(Data2VecMulti(FRAMES, MEL, P, D, DEPTH, HEADS), seed=9).eval()
     with torch.no_grad():
@@ -200,6 +214,7 @@ def test_detection_and_nested_state_dicts():
     fs = Data2VecMulti(FRAMES, MEL, P, D, 1, HEADS).state_dict()
     flat = unwrap_state_dict(dict(model=fs), "x")
     assert "_ema.blocks.0.norm1.weight" in flat and detect_format(flat, "x") == "eat-fairseq"
+    assert set(unwrap_state_dict(dict(model={**fs, "_ema": {}}), "x")) == {k for k in fs if k != "_ema"}
     ft = MaeImageClassification(FRAMES, MEL, P, D, 1, HEADS, CLASSES).state_dict()
     assert detect_format(ft, "x") == "eat-fairseq"
     hf = EATModel(mel=MEL, patch=P, dim=D, depth=1, heads=HEADS, max_length=T_P).state_dict()
