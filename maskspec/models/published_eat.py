@@ -65,7 +65,8 @@ EAT_MEAN, EAT_STD = -4.268, 4.569
 EAT_NUM_FRAMES = 1024  # target_length of pre-training and AudioSet fine-tuning (config/*.yaml)
 EAT_MASK_RATIO = 0.8  # config/pretraining_AS2M.yaml mask_prob (inverse block masks)
 FAIRSEQ_PREFIX = "modality_encoders.IMAGE."
-# eps of the LayerNorms of data2vec 2.0's blocks and input norm (norm_eps), which ours are built with
+# eps of the tagger's fc_norm: fairseq's classifier builds it with 1e-6, the Hugging Face port with nn.LayerNorm's
+# default (the blocks' and the input norm's eps is norm_eps, 1e-6, as ours)
 FAIRSEQ_FC_NORM_EPS, HF_FC_NORM_EPS = 1e-6, 1e-5
 STANDARD_HEADS = {192: 3, 384: 6, 768: 12, 1024: 16, 1280: 16}
 # positions whose values differ from our sin-cos table by less than this are our fixed table (float32 rounding
@@ -79,6 +80,7 @@ _BLOCK_RE = re.compile(r"^blocks\.(\d+)\.")
 # training-only parts of the pre-training model (fairseq layout, after any "model." is removed); the CNN decoder
 # is mapped where it fits our CNN decoder (see `_map_decoder`), else dropped too
 _FAIRSEQ_DROPPED = ("_ema.", FAIRSEQ_PREFIX + "decoder.", "shared_decoder.", "recon_proj.", "cls_proj.")
+_FAIRSEQ_DROPPED_KEYS = ("center",)
 DECODER_PREFIX = FAIRSEQ_PREFIX + "decoder."
 _DECODER_RE = re.compile(r"^" + re.escape(DECODER_PREFIX) + r"blocks\.(\d+)\.0\.(weight|bias)$")
 # EAT's pre-training objective (config/pretraining_AS2M.yaml) where the checkpoint's cfg does not say: the
@@ -86,7 +88,6 @@ _DECODER_RE = re.compile(r"^" + re.escape(DECODER_PREFIX) + r"blocks\.(\d+)\.0\.
 EAT_OBJECTIVE = dict(cls_loss=1.0, average_top_k_layers=12, ema_decay=0.9998, ema_end_decay=0.99999,
                      ema_anneal_end_step=100000)
 EAT_DECODER = dict(decoder_groups=16, decoder_kernel=3, decoder_layers=6)
-_FAIRSEQ_DROPPED_KEYS = ("center",)
 
 
 class EATImportError(ValueError):
@@ -147,7 +148,7 @@ def _canonical(sd: Mapping[str, torch.Tensor], fmt: str) -> tuple[dict, list, bo
 
 def _settings(fmt: str, meta: Any, fine_tuned: bool) -> dict:
     """What the source's configuration says (None where it says nothing): heads, layer_norm_first, norm_eps,
-    prediction mode, target length, fixed positions."""
+    prediction mode, target length, norm_affine, the Hugging Face model_variant."""
     if fmt == "eat-hf":
         img = _get(meta, "img_size")
         return dict(num_heads=_get(meta, "num_heads"), layer_norm_first=_get(meta, "layer_norm_first"),
@@ -186,7 +187,7 @@ def convert_eat(sd: Mapping[str, torch.Tensor], fmt: str, meta: Any = None, *, n
                              f"do not use and MaskSpec's LayerNorms do not have")
     mode = (st["prediction_mode"] or "CLS_TOKEN").upper()
     if fine_tuned and "LIN_SOFTMAX" in mode:
-        raise EATImportError(f"{where}: prediction_mode LIN_SOFTMAX (a pooling of per-patch logits) is not "
+        raise EATImportError(f"{where}: prediction_mode LIN_SOFTMAX (a soft pooling of the tokens) is not "
                              f"supported; EAT's taggers read the cls token")
     if fmt == "eat-hf" and st["variant"] not in (None, "pretrain", "finetune"):
         raise EATImportError(f"{where}: config.json model_variant {st['variant']!r} is neither 'pretrain' nor "
