@@ -15,7 +15,10 @@ Debian installs one system-wide cell (SGE_ROOT=/var/lib/gridengine, SGE_CELL=def
 * ``stop()`` deletes the jobs left and ends sge_execd and sge_qmaster by their PIDs (TERM, then KILL).
 
 ``python test/real_gridengine.py -- <command>`` runs a command while it is up (the SGE_ROOT/SGE_CELL it needs are
-set), then stops it.
+set), then stops it. ``python test/real_gridengine.py --mini <new folder>`` runs egs/mini's ``./run.sh --quick
+true`` with cmd.sh on queue.pl (conf/queue.conf as shipped) and prints, per job, what it saw (OMP_NUM_THREADS,
+MASKSPEC_RDZV_PORT set in the submitting shell, slots) and Grid Engine's accounting (qacct: failed, exit_status),
+and exp/RESULTS.md: the check of issue 21, run once.
 """
 from __future__ import annotations
 
@@ -168,12 +171,68 @@ class GridEngine:
         self.stop()
 
 
+CMD_SH = ('export train_cmd="queue.pl --mem 2G"\nexport cuda_cmd="queue.pl --mem 8G"\n'
+          'export decode_cmd="queue.pl --mem 4G"\n')
+PATH_SH = '''\
+. "$(dirname "${BASH_SOURCE[0]}")/../TEMPLATE/path.sh"
+if [ -n "${JOB_ID:-}" ]; then
+  echo "job=$JOB_ID task=${SGE_TASK_ID-} name=$JOB_NAME omp=${OMP_NUM_THREADS-unset}" \\
+    "port=${MASKSPEC_RDZV_PORT-unset} slots=${NSLOTS-} host=$(hostname)" >> job_env.txt
+fi
+'''
+
+
+def run_mini(dest: Path) -> int:
+    """egs/mini --quick true through queue.pl on this Grid Engine; prints what the jobs saw and the results."""
+    import json
+    import re
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent / "egs"))
+    from fixtures import mini_work_copy
+
+    work = dest / "egs" / "mini"
+    work.mkdir(parents=True)
+    (work / "cmd.sh").write_text(CMD_SH)
+    (work / "path.sh").write_text(PATH_SH)
+    work = mini_work_copy(dest)
+    env = os.environ | ENV | {"OMP_NUM_THREADS": "2", "MASKSPEC_RDZV_PORT": "29123"}
+    start = time.time()
+    proc = subprocess.run(["bash", "run.sh", "--quick", "true"], cwd=work, env=env, capture_output=True, text=True)
+    seconds = time.time() - start
+    seen = [dict(re.findall(r"(\w+)=(\S*)", line)) for line in (work / "job_env.txt").read_text().splitlines()]
+    accounting = {}
+    for job in sorted({s["job"] for s in seen}, key=int):
+        out = subprocess.run(["qacct", "-j", job], capture_output=True, text=True, env=env).stdout
+        accounting[job] = sorted(set(re.findall(r"^(?:failed|exit_status)\s+(\S+)", out, re.M)))
+    names: dict[str, int] = {}
+    for s in seen:
+        name = re.sub(r"\..*", "", s["name"])
+        names[name] = names.get(name, 0) + 1
+    report = dict(exit=proc.returncode, seconds=round(seconds), jobs=len(seen), tasks_by_name=names,
+                  omp=sorted({s["omp"] for s in seen}), port=sorted({s["port"] for s in seen}),
+                  slots=sorted({s["slots"] for s in seen}), accounting_failed_exit=sorted(
+                      {v for values in accounting.values() for v in values}),
+                  results=(work / "exp" / "RESULTS.md").read_text() if (work / "exp/RESULTS.md").exists() else None)
+    print(json.dumps(report, indent=1))
+    if proc.returncode:
+        print(proc.stderr[-4000:], file=sys.stderr)
+    return proc.returncode
+
+
 def main(argv: Optional[list[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] in (["-h"], ["--help"]):
         print(__doc__)
         return 0
-    command = argv[argv.index("--") + 1:] if "--" in argv else []
+    if argv[:1] == ["--mini"]:
+        if len(argv) != 2:
+            print("usage: real_gridengine.py --mini <new folder>", file=sys.stderr)
+            return 2
+        command = [sys.executable, __file__, "--run-mini", argv[1]]
+    elif argv[:1] == ["--run-mini"]:  # inside: the queue is up
+        return run_mini(Path(argv[1]))
+    else:
+        command = argv[argv.index("--") + 1:] if "--" in argv else []
     problem = install_problem()
     if problem:
         print(f"real_gridengine: cannot run Grid Engine here: {problem}", file=sys.stderr)

@@ -4,6 +4,8 @@
 #   decode_cmd  scoring (maskspec.sh adds --gpu 0 or 1)
 # Options after the runner (--mem, --gpu, --time, --num-threads, --max-jobs-run) are translated into scheduler
 # arguments by conf/queue.conf (Grid Engine) or conf/slurm.conf (Slurm); run.pl accepts and ignores them.
+# --num-threads is per process: a training job of --ngpu G > 1 asks for G times as many CPUs. Jobs get this
+# shell's environment (run.sh's OMP_NUM_THREADS, ...); see "Running on a cluster" in egs/TEMPLATE/README.md.
 
 # Local machine (default): jobs run here, up to the number of CPUs at once.
 export train_cmd="run.pl"

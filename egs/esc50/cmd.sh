@@ -4,6 +4,7 @@
 #   decode_cmd  scoring (maskspec.sh adds --gpu 0 or 1)
 # Options after the runner (--mem, --gpu, --time, --num-threads, --max-jobs-run) become scheduler arguments
 # through conf/queue.conf (Grid Engine) or conf/slurm.conf (Slurm); run.pl accepts and ignores them.
+# --num-threads is per process: a training job of --ngpu G > 1 asks for G times as many CPUs.
 # ESC-50: five fine-tuning jobs (one per fold), each small.
 
 # This machine (default).
