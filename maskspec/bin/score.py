@@ -60,13 +60,19 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 def predict_dataset(model, dataset: FeatDataset, num_frames: int, hop: Optional[int], task_type: str,
-                    batch_clips: int, batch_windows: int, num_workers: int) -> np.ndarray:
-    """Probabilities [N, C] for every item of ``dataset`` (uncropped clips, in dataset order)."""
+                    batch_clips: int, batch_windows: int, num_workers: int,
+                    pad: Optional[tuple[int, np.ndarray]] = None) -> np.ndarray:
+    """Probabilities [N, C] for every item of ``dataset`` (uncropped clips, in dataset order). ``pad`` (frames,
+    normalised frame [F]): clips shorter than that many frames are padded with that frame first (an imported
+    model whose source padded the raw fbank with zeros before normalising: the frame is normalised zeros)."""
     loader = torch.utils.data.DataLoader(dataset, batch_size=batch_clips, shuffle=False, num_workers=num_workers,
                                          collate_fn=list)
     out = []
     for items in loader:
         clips = [it["feats"][: it["num_frames"]] for it in items]
+        if pad is not None:
+            clips = [np.concatenate([np.asarray(c, np.float32), np.tile(pad[1], (pad[0] - len(c), 1))])
+                     if len(c) < pad[0] else c for c in clips]
         out.append(predict_many(model, clips, num_frames, hop, task_type, batch_windows))
         logger.debug("scored %d clips", sum(len(o) for o in out))
     return np.concatenate(out)
@@ -135,6 +141,25 @@ def write_outputs(output_dir: str, utts: Sequence[str], classes: Sequence[str], 
                            os.path.join(output_dir, "confusion.png"), title)
 
 
+def source_padding(mf: dict, where: str) -> Optional[tuple[int, np.ndarray]]:
+    """How an imported model's source padded short clips, as ``predict_dataset``'s ``pad``; None for the default
+    (normalised features padded with zeros). A source that padded the audio (the MaskSpec authors' tagger) cannot
+    be reproduced from stored features: a warning says so, and the default padding is used."""
+    from maskspec.features.normalize import normalize
+    from maskspec.inference.featurize import model_front_end
+
+    front_end = model_front_end(mf)
+    if front_end.pad == "fbank":
+        zero = np.zeros((1, int(mf["model_config"]["num_mel_bins"])), np.float32)
+        return front_end.pad_frames, np.asarray(normalize(zero, mf["stats"], mf["normalize"]), np.float32)[0]
+    if front_end.pad == "waveform":
+        logger.warning("%s: its source (%s) pads audio shorter than %g s with silence before computing features, "
+                       "which stored features cannot reproduce: shorter clips are padded with the mean instead "
+                       "(maskspec-infer on the audio pads as the source did)", where, front_end.name,
+                       front_end.pad_seconds)
+    return None
+
+
 def score(args) -> Optional[dict]:
     device = select_device(args.device)
     mf = load_model_file(args.model)
@@ -156,7 +181,7 @@ def score(args) -> Optional[dict]:
     logger.info("scoring %d clips of %s with %s (%s, %d classes) on %s", len(dataset), args.data, args.model,
                 mf["task_type"], len(classes), device)
     scores = predict_dataset(model, dataset, mf["num_frames"], hop, mf["task_type"], args.batch_clips,
-                             args.batch_windows, args.num_workers)
+                             args.batch_windows, args.num_workers, source_padding(mf, args.model))
     results = targets = known = None
     if labelled:
         targets, known = dataset.labels.targets(), dataset.labels.known_mask()

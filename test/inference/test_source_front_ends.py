@@ -94,3 +94,38 @@ def test_front_end_ours_keeps_kaldi_framing_and_no_record(imported, tmp_path):
     mf = load_model_file(tmp_path / "m.pt")
     assert "front_end" not in mf and "framing" not in mf["fbank_config"]
     assert featurize(generated_audio(32000, 3.3), 32000, mf).shape == (328, 128)  # not padded, Kaldi frames
+
+
+def test_scoring_stored_features_pads_as_the_source(imported, tmp_path, caplog):
+    """maskspec.bin.score on stored (raw) features of short clips gives maskspec-infer's probabilities from the
+    audio: Audio-MAE's fbank padding (normalised zeros) applied before the windows; the authors' waveform padding
+    cannot be, and a warning says so."""
+    from maskspec.bin import score
+    from maskspec.data.datadir import write_kv
+    from maskspec.data.feats import FeatWriter
+    from maskspec.features.fbank import FbankConfig, compute_fbank
+    from maskspec.models.model_file import build_model
+    from maskspec.models.windows import predict_feats
+
+    mf = imported["audiomae"]
+    clips = {f"u{i}": generated_audio(16000, s, seed=i) for i, s in enumerate((2.0, 4.5))}
+    d = tmp_path / "data"
+    d.mkdir()
+    with FeatWriter(str(d / "feats"), "ark") as w:
+        for utt, x in clips.items():
+            w.write(utt, compute_fbank(x, 16000, FbankConfig.from_dict(mf["fbank_config"])))
+    write_kv(str(d / "utt2label"), {u: "class0" for u in clips})
+    out = tmp_path / "decode"
+    path = str(tmp_path / "audiomae.mf")
+    torch.save(mf, path)
+    assert score.main(["--model", path, "--data", str(d), "--output_dir", str(out), "--device", "cpu",
+                       "--num_workers", "0"]) == 0
+    got = np.load(out / "scores.npz")["scores"]
+    model = build_model(mf)
+    for row, (utt, x) in zip(got, sorted(clips.items())):
+        want = predict_feats(model, featurize(x, 16000, mf), 1024, None, "multi_label")
+        np.testing.assert_allclose(row, want, atol=1e-5)
+    authors = str(tmp_path / "authors.mf")
+    torch.save(imported["authors"], authors)
+    assert score.source_padding(imported["authors"], authors) is None
+    assert "cannot reproduce" in caplog.text
