@@ -87,9 +87,28 @@ def get_parser() -> argparse.ArgumentParser:
     return p
 
 
+def numpy_safe_globals() -> list:
+    """numpy scalars, arrays and numeric dtypes for ``torch.load(weights_only=True)``, under numpy 2's and numpy 1's
+    module names: fairseq checkpoints (EAT) keep numpy numbers in their training state (validation scores,
+    meters). Nothing that runs code: the object dtype is not among them, so an object array still needs
+    ``--allow_pickle``."""
+    import numpy as np
+
+    try:
+        from numpy._core import multiarray
+    except ImportError:  # numpy 1
+        from numpy.core import multiarray
+    out: list = [np.ndarray, np.dtype]
+    for name in ("scalar", "_reconstruct"):
+        obj = getattr(multiarray, name)
+        out += [(obj, f"numpy._core.multiarray.{name}"), (obj, f"numpy.core.multiarray.{name}")]
+    out += list({type(np.dtype(c)) for c in "?bhilqpBHILQPefdgFDG"})
+    return out
+
+
 def load_checkpoint_file(path: str, allow_pickle: bool) -> Any:
-    """The object in a .pth file. Without ``allow_pickle`` only tensors, plain containers and the argparse
-    Namespace that MAE-style training stores under 'args' are unpickled."""
+    """The object in a .pth file. Without ``allow_pickle`` only tensors, plain containers, numpy numbers and arrays
+    (`numpy_safe_globals`) and the argparse Namespace that MAE-style training stores under 'args' are unpickled."""
     import torch
 
     if not os.path.isfile(path):
@@ -97,7 +116,7 @@ def load_checkpoint_file(path: str, allow_pickle: bool) -> Any:
     try:
         if allow_pickle:
             return torch.load(path, map_location="cpu", weights_only=False)
-        with torch.serialization.safe_globals([argparse.Namespace]):
+        with torch.serialization.safe_globals([argparse.Namespace] + numpy_safe_globals()):
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         raise ImportFailed(f"{path}: holds objects other than tensors ({str(e).splitlines()[0]}); if you trust "

@@ -3,6 +3,7 @@ weights, saved in each layout (fairseq checkpoint dict; Hugging Face safetensors
 imported; our tokens, pooled embedding and logits must equal the reference's on the same normalised input."""
 import json
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import save_file
@@ -45,9 +46,13 @@ def run_import(tmp_path, source, *options, expect=0):
 
 
 def save_fairseq(tmp_path, model, cfg):
+    """As fairseq's trainer saves: the training state beside the weights holds numpy numbers (a validation score,
+    meters), which the import reads without --allow_pickle."""
     src = tmp_path / "eat.pt"
+    meters = [(0, "loss", "AverageMeter", dict(val=np.float64(0.25), sum=np.float32(2.5), count=np.int64(10)))]
     torch.save(dict(model=model.state_dict(), cfg=cfg, optimizer_history=[dict(num_updates=10)],
-                    extra_state=dict(previous_training_time=1.5)), src)
+                    extra_state=dict(previous_training_time=1.5, val_loss=np.float64(0.47),
+                                     metrics=dict(train=meters), history=np.array([0.1, 0.2]))), src)
     return src
 
 
@@ -200,6 +205,9 @@ def test_errors_name_the_key_or_setting(tmp_path, capsys):
     torch.save(dict(model=sd, cfg={**cfg, "model": {**cfg["model"], "layer_norm_first": True}}), src)
     run_import(tmp_path, src, expect=1)
     assert "layer_norm_first" in capsys.readouterr().err
+    torch.save(dict(model=sd, cfg=cfg, extra_state=dict(labels=np.array(["a", None], dtype=object))), src)
+    run_import(tmp_path, src, expect=1)  # an object array: only with --allow_pickle
+    assert "--allow_pickle true" in capsys.readouterr().err
     torch.save(dict(model=sd), src)  # no cfg: width 64 is no standard ViT size
     run_import(tmp_path, src, expect=1)
     assert "--num_heads" in capsys.readouterr().err
