@@ -191,9 +191,10 @@ def test_usage(tools, scheduler, tool):
 
 SUBMIT_ENV = {"OMP_NUM_THREADS": "1", "MASKSPEC_RDZV_PORT": "29777", "NCCL_SOCKET_IFNAME": "eth0",
               "ODD_VALUE": "it's \"quoted\"\nand $(not run) `either`", "CUDA_VISIBLE_DEVICES": "7",
-              "TMPDIR": "/submit/host/tmp"}
+              "TMPDIR": "/submit/host/tmp", "SLURM_CONF": "/site/slurm.conf", "SLURM_JOB_ID": "99"}
 SHOW = ("for v in OMP_NUM_THREADS MASKSPEC_RDZV_PORT NCCL_SOCKET_IFNAME CUDA_VISIBLE_DEVICES TMPDIR "
-        "SLURM_EXPORT_ENV; do echo \"$v=${!v-unset}\"; done; printf '%s' \"$ODD_VALUE\" > odd.txt")
+        "SLURM_EXPORT_ENV SLURM_CONF SLURM_JOB_ID; do echo \"$v=${!v-unset}\"; done; "
+        "printf '%s' \"$ODD_VALUE\" > odd.txt")
 
 
 @pytest.mark.parametrize("tool", ["queue.pl", "slurm.pl"])
@@ -211,6 +212,9 @@ def test_job_gets_the_submitting_shells_environment(tools, scheduler, tmp_path, 
     assert seen["CUDA_VISIBLE_DEVICES"] == "unset" and seen["TMPDIR"] == "unset"  # the scheduler's to set
     # job steps started inside (srun in utils/torchrun_nodes.sh) get the job's environment, not only PATH
     assert seen["SLURM_EXPORT_ENV"] == ("ALL" if tool == "slurm.pl" else "unset")
+    # the user's cluster, not the job id of a job slurm.pl was run in (run.sh itself submitted as a job)
+    assert seen["SLURM_CONF"] == "/site/slurm.conf"
+    assert seen["SLURM_JOB_ID"] == ("4343" if tool == "slurm.pl" else "unset")
     script = next((tmp_path / "log/q").glob("*.sh"))
     assert script.stat().st_mode & 0o077 == 0  # it holds the environment: the user's only
 
