@@ -277,7 +277,8 @@ def convert_eat(sd: Mapping[str, torch.Tensor], fmt: str, meta: Any = None, *, n
     # a pre-trained model's config is what fine-tuning from it builds: EAT's fine-tuning default (cls + fc_norm)
     pool, cls_fc_norm = "cls", True
     num_outputs = None
-    fc_norm_eps = HF_FC_NORM_EPS if fmt == "eat-hf" else FAIRSEQ_FC_NORM_EPS
+    # the port's tagger has its own eps; a pre-trained model gets the head of EAT's (fairseq) fine-tuning
+    fc_norm_eps = HF_FC_NORM_EPS if fmt == "eat-hf" and fine_tuned else FAIRSEQ_FC_NORM_EPS
     if fine_tuned:
         has_fc_norm = "fc_norm.weight" in names
         if "MEAN_POOLING" in mode:

@@ -145,6 +145,8 @@ def test_hugging_face_layout(tmp_path, weights, fine_tuned):
     mf, ours = run_import(tmp_path, d, *options)
     assert mf["extra"]["source_format"] == "eat-hf" and mf["num_frames"] == FRAMES
     assert mf["kind"] == ("classifier" if fine_tuned else "pretrain") and not mf["extra"]["dropped"]
+    # the tagger's fc_norm as the port builds it (nn.LayerNorm's default eps); else EAT's fine-tuning head's
+    assert mf["model_config"]["fc_norm_eps"] == (1e-5 if fine_tuned else 1e-6)
     x = spectrogram(8)
     image = x.unsqueeze(1)
     net = ref.model
@@ -152,7 +154,6 @@ def test_hugging_face_layout(tmp_path, weights, fine_tuned):
         torch.testing.assert_close(ours.encoder(x)[0], time_major_to_ours(net.extract_features(image), F_P, T_P),
                                    **TOL)
         if fine_tuned:
-            assert mf["model_config"]["fc_norm_eps"] == 1e-5  # the port's nn.LayerNorm default
             torch.testing.assert_close(ours.embed(x), net.forward_features(image), **TOL)
             torch.testing.assert_close(ours(x), net(image), **TOL)
     if weights.endswith(".safetensors"):  # the file itself, config.json beside it
