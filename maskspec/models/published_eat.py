@@ -334,8 +334,8 @@ def _bootstrap_objective(sd: Mapping[str, torch.Tensor], fmt: str, meta: Any, d:
     """A pre-trained EAT model as a model file of MaskSpec's bootstrap objective (``maskspec.models.bootstrap``,
     data2vec 2.0 / EAT's: EMA teacher, layer-averaged targets, CNN decoder, cls loss): ``cfg`` gets EAT's settings
     (from the checkpoint's cfg where it has them) and, when EAT's decoder fits ours, ``out`` its weights (the
-    decoder's keys then move from ``dropped`` to ``used``). Returns whether the decoder was imported. The teacher is not kept: a
-    bootstrap model file holds the student, and training starts its teacher as a copy of it."""
+    decoder's keys then move from ``dropped`` to ``used``). Returns whether the decoder was imported. The teacher
+    is not kept: a bootstrap model file holds the student, and training starts its teacher as a copy of it."""
     model = _get(meta, "model") if fmt == "eat-fairseq" else None
     obj = {k: (_get(model, k) if _get(model, k) is not None else v) for k, v in EAT_OBJECTIVE.items()}
     mask_prob = _get(model, "modalities", "image", "mask_prob")
