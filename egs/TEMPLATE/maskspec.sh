@@ -365,9 +365,10 @@ feats_pool=$dumpdir/fbank_pool
 # An imported --init (maskspec-import) records its source's front end: features as that source computed them
 # (e.g. the MaskSpec authors' 32 kHz centred STFT), in feature folders of their own, so that encoders of several
 # sources are fine-tuned side by side in one recipe directory (egs/TEMPLATE/scripts/compare_encoders.sh).
-if [ "$init_front_end" = true ] && [ -n "$init" ] && [ "$init" != none ] \
-  && { in_stages 2 || in_stages 4 || in_stages 5; }; then
-  [ -f "$init" ] || die "--init $init: no such file"
+# An --init that does not exist yet (e.g. stages 1-2 before the AudioSet recipe's stage 3) is stage 4's to report.
+# torch.save stores the pickle uncompressed: a file without the key's name records no front end (no python start).
+if [ "$init_front_end" = true ] && [ -n "$init" ] && [ "$init" != none ] && [ -f "$init" ] \
+  && { in_stages 2 || in_stages 4 || in_stages 5; } && LC_ALL=C grep -q -a -F front_end "$init"; then
   mkdir -p "$dumpdir"
   fbank_tmp=$(mktemp "$dumpdir/.front_end.XXXXXX")
   front_end=$(python -m maskspec.bin.front_end --model "$init" --fbank_config "$fbank_tmp") \
