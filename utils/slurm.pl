@@ -5,7 +5,8 @@
 # array); a partition is set in the config, e.g. "command sbatch --export=PATH -p cpu" or
 # "option gpu=* -p gpu --gres=gpu:$0".  Run with --help for the details.
 # The submission, job script and waiting are shared with queue.pl, which this script runs with the
-# Slurm backend selected.
+# Slurm backend selected. Jobs run with the submitting shell's environment whatever --export says (the job
+# script sets it again), and with SLURM_EXPORT_ENV=ALL, so that srun inside passes it on to every node.
 use strict;
 use warnings;
 use FindBin;
