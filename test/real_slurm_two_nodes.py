@@ -18,7 +18,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent / "egs"))
 
-from real_slurm import SlurmCluster  # noqa: E402
+from real_slurm import SlurmCluster, free_ports  # noqa: E402
 
 from fixtures import mini_work_copy  # noqa: E402
 
@@ -40,7 +40,8 @@ def run_two_node_pretraining(features_work: Path, dest: Path, timeout: float = 9
         (work / name).symlink_to(Path(features_work).resolve() / name, target_is_directory=True)
     work = mini_work_copy(dest)
     with SlurmCluster(dest / "slurm", nodes=2) as cluster:
-        env = {**os.environ, **cluster.env(), "OMP_NUM_THREADS": "2"}
+        port = str(free_ports(1)[0])  # set in the submitting shell: the job's torchrun_nodes.sh must use it
+        env = {**os.environ, **cluster.env(), "OMP_NUM_THREADS": "2", "MASKSPEC_RDZV_PORT": port}
         proc = subprocess.run(
             ["bash", "run.sh", "--quick", "true", "--stage", "3", "--stop_stage", "3", "--num_nodes", "2",
              "--ngpu", "0", "--pretrain_tag", "two_nodes", "--pretrain_args",
@@ -62,6 +63,7 @@ def run_two_node_pretraining(features_work: Path, dest: Path, timeout: float = 9
     assert record["NodeList"] == "n[1-2]", record
     assert ckpt["world_size"] == 2 and ckpt["step"] == STEPS, (ckpt["world_size"], ckpt["step"])
     assert "2 processes, device cpu" in train_log
+    assert result["rendezvous"] == [f"rendezvous at 127.0.0.1:{port}"], result["rendezvous"]  # n1's NodeAddr
     assert "# Ended (code 0)" in log and not result["noise"], log
     assert (exp / "model.pt").is_file()
     return result
