@@ -166,6 +166,14 @@ class SlurmCluster:
                 raise SlurmError(f"{name} exited ({proc.returncode}); see {self.root / 'log'}:\n{self.logs_tail()}")
 
     def start(self, timeout: float = 90) -> "SlurmCluster":
+        """Starts the daemons and waits for the nodes to be idle; on any failure stops what it started."""
+        try:
+            return self._start(timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self, timeout: float) -> "SlurmCluster":
         self.write_config()
         env = os.environ | self.env()
         self._spawn("munged", [_program("munged"), "--foreground", "--force", f"--socket={self.munge_socket}",
@@ -192,7 +200,6 @@ class SlurmCluster:
         while not ready():
             self._check_alive()
             if time.time() > deadline:
-                self.stop()
                 raise SlurmError(f"timed out after {timeout:.0f} s waiting for {what}:\n{self.logs_tail()}")
             time.sleep(0.5)
 
