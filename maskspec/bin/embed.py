@@ -112,7 +112,7 @@ def feats_items(data_dir: str, model_file) -> list[tuple[str, Loader]]:
     def load(spec):
         import torch
 
-        raw = front_end.pad_fbank(torch.as_tensor(np.asarray(load_feat(spec), dtype=np.float32)))
+        raw = front_end.pad_fbank(torch.from_numpy(np.array(load_feat(spec), dtype=np.float32)))  # a copy
         return np.asarray(normalize(raw, model_file["stats"], model_file["normalize"]), dtype=np.float32)
 
     def loader(spec):
