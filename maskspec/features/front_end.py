@@ -14,7 +14,8 @@ exactly needs the same padding:
 * ``pad: features`` (the default): nothing here; the normalised features are padded with zeros downstream.
 
 Clips longer than the source's input are not cut (the sources cut at 10 s / 1024 frames): every tool windows
-long clips as for any model, and its first window is the source's input.
+long clips as for any model, and its first window is the source's input. Frame-level embeddings of a padded
+clip cover the padding too (their timestamps run to the padded length), as the sources' frame features do.
 """
 from __future__ import annotations
 
