@@ -30,7 +30,12 @@ def test_kaldi_framing_is_kaldi_s_fbank():
     ours = compute_fbank(x, 16000, FbankConfig())  # the AST / Audio-MAE / EAT settings
     ref = reference_fbank(x, 16000)
     assert ours.shape == ref.shape == (1 + (x.size - 400) // 160, 128)
-    np.testing.assert_allclose(ours, ref, atol=1e-4, rtol=0)
+    # Kaldi's mel weights are float32 (torchaudio's and the reference's round differently, ~1e-5 near a band
+    # edge), which moves a band whose tone sits in such an FFT bin by up to ~1e-4 in log-mel (1e-4 measured) ...
+    np.testing.assert_allclose(ours, ref, atol=3e-4, rtol=0)
+    assert np.abs(ours - ref).mean() < 1e-5
+    # ... and 1e-5 in the model's input, Audio-MAE's and EAT's normalisation (x + 4.27) / 9.14
+    np.testing.assert_allclose(ours / 9.1379948, ref / 9.1379948, atol=1e-4, rtol=0)
 
 
 def test_centered_framing_options_frames_and_errors():
