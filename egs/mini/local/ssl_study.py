@@ -188,7 +188,8 @@ class Study:
                                 cost=self.run_flops(opts, batch, epochs, variant)))
         return out
 
-    def run_job(self, job: dict) -> dict:
+    def run_job(self, job: dict) -> dict | None:
+        """Run the job's recipe stages 3-5; None when they succeeded, else a record with the error."""
         log = os.path.join(STUDY_DIR, "log", f"{job['tag']}.log")
         t0 = time.time()
         with open(log, "a") as f:
@@ -196,12 +197,7 @@ class Study:
             f.flush()
             rc = subprocess.call(job["cmd"], stdout=f, stderr=subprocess.STDOUT)
         print(f"{job['tag']}: exit {rc} after {time.time() - t0:.0f} s (log {log})", flush=True)
-        if rc != 0:
-            return dict(job, error=f"exit {rc}, see {log}")
-        try:
-            return self.collect(job)
-        except (OSError, KeyError, ValueError, IndexError) as e:  # one unreadable run must not stop the others
-            return dict(job, error=f"results of {job['tag']} unreadable: {type(e).__name__}: {e}")
+        return dict(job, error=f"exit {rc}, see {log}") if rc != 0 else None
 
     def collect(self, job: dict) -> dict:
         with open(f"exp/pretrain_{job['tag']}/history.json") as f:
@@ -211,10 +207,39 @@ class Study:
                    train_seconds=last["train_seconds"], cpu_seconds=last["cpu_seconds"],
                    loss_ratio=last.get("loss_ratio"))
         models = ["pretrained", "linear_probe"] + (["scratch"] if job["scratch"] else [])
+        if job["variant"] in BOOTSTRAP_VARIANTS:
+            models.append("linear_probe_mean")
         for m in models:
             with open(f"exp/finetune_{job['tag']}/{m}/decode_{job['test_set']}/results.json") as f:
                 rec[f"{m}_accuracy"] = json.load(f)["metrics"]["accuracy"]
         return rec
+
+    @staticmethod
+    def mean_probe(job: dict) -> int:
+        """A bootstrap run's second linear probe, on the mean of the frozen patch tokens (conf/linear_probe_mini.yaml,
+        as for the paper's method) beside the recipe's cls-token probe: exp/finetune_<tag>/linear_probe_mean.
+        Skipped when its results exist; returns the exit status."""
+        seed = str(job["seed"])
+        suffix = job["test_set"][len("test"):]
+        out = f"exp/finetune_{job['tag']}/linear_probe_mean"
+        if os.path.isfile(f"{out}/decode_{job['test_set']}/results.json"):
+            return 0
+        log = os.path.join(STUDY_DIR, "log", f"{job['tag']}.log")
+        steps = [[sys.executable, "-m", "maskspec.bin.finetune", "--config", "conf/linear_probe_mini.yaml",
+                  "--train_data", f"dump/fbank/train{suffix}", "--valid_data", f"dump/fbank/valid{suffix}",
+                  "--exp_dir", out, "--init", f"exp/pretrain_{job['tag']}/model.pt", "--freeze_encoder", "true",
+                  "--seed", seed],
+                 [sys.executable, "-m", "maskspec.bin.score", "--model", f"{out}/model.pt", "--data",
+                  f"dump/fbank/{job['test_set']}", "--output_dir", f"{out}/decode_{job['test_set']}",
+                  "--device", "cpu"]]
+        with open(log, "a") as f:
+            for cmd in steps:
+                f.write(f"# {shlex.join(cmd)}\n")
+                f.flush()
+                rc = subprocess.call(cmd, stdout=f, stderr=subprocess.STDOUT)
+                if rc:
+                    return rc
+        return 0
 
 
 def _mean_std(values) -> tuple[float, float]:
@@ -249,10 +274,12 @@ def summarise(records: list[dict], full_flops: float, previous: list[dict] = (),
         rs = sorted(rs, key=lambda r: r["seed"])
         mean, std = _mean_std([r["pretrained_accuracy"] for r in rs])
         probes = [r["linear_probe_accuracy"] for r in rs if "linear_probe_accuracy" in r]
+        means = [r["linear_probe_mean_accuracy"] for r in rs if "linear_probe_mean_accuracy" in r]
         rows.append(dict(variant=variant, budget=budget, seeds=[r["seed"] for r in rs],
                          flops_fraction=float(np.mean([r["flops_fraction"] for r in rs])),
                          mean=mean, std=std, per_seed=[r["pretrained_accuracy"] for r in rs],
                          probe=_mean_std(probes) if probes else None, probe_per_seed=probes,
+                         probe_mean=_mean_std(means) if means else None, probe_mean_per_seed=means,
                          minutes=float(np.mean([r["cpu_seconds"] for r in rs])) / 60,
                          loss_ratio=float(np.mean([r["loss_ratio"] for r in rs])),
                          epochs=rs[0]["epochs"], batch_size=rs[0]["batch_size"], rerun=True))
@@ -278,9 +305,10 @@ def summarise(records: list[dict], full_flops: float, previous: list[dict] = (),
              f"minutes of the pre-training process (one thread; wall time depends on what else runs); validation "
              f"loss / mean-prediction loss at the end of pre-training (bootstrap: the patch loss against "
              f"predicting each clip's mean target); test accuracy of the fine-tuned model and of the linear probe "
-             f"(frozen encoder; bootstrap: its cls token), mean ± std over seeds. Rows marked † are issue 14's "
-             f"runs, not (or not yet on every seed) re-run here: their runs are not kept, so they have no linear "
-             f"probe.", "",
+             f"(frozen encoder, on the mean of its patch tokens; bootstrap: on its cls token, the scene embedding "
+             f"the recipe's probe uses, and on the mean of its patch tokens), mean ± std over seeds. Rows marked † "
+             f"are issue 14's runs, not (or not yet on every seed) re-run here: their runs are not kept, so they "
+             f"have no linear probe.", "",
              "| variant | budget | FLOPs / full run | epochs x batch | CPU minutes | valid loss ratio | "
              "fine-tuned test accuracy | per seed | linear probe | per seed |", "|---" * 10 + "|"]
     for r in rows:
@@ -293,6 +321,9 @@ def summarise(records: list[dict], full_flops: float, previous: list[dict] = (),
         if r["probe"] is not None:
             probe = f"**{r['probe'][0]:.3f} ± {r['probe'][1]:.3f}**"
             probe_seeds = ", ".join(f"{a:.3f}" for a in r["probe_per_seed"])
+            if r.get("probe_mean") is not None:  # bootstrap: the cls token's probe, then the patch mean's
+                probe = f"cls {probe}; mean **{r['probe_mean'][0]:.3f} ± {r['probe_mean'][1]:.3f}**"
+                probe_seeds = f"cls {probe_seeds}; mean " + ", ".join(f"{a:.3f}" for a in r["probe_mean_per_seed"])
         elif r["variant"] == "from scratch":
             probe, probe_seeds = "-", "-"
         else:
@@ -358,8 +389,9 @@ def main(argv=None) -> int:
                    help="run stages 1-2 (data, features) of each seed first; false: they must be done already")
     p.add_argument("--dry_run", default="false", choices=["true", "false"], help="print the runs and stop")
     p.add_argument("--collect_only", default="false", choices=["true", "false"],
-                   help="start nothing: collect the runs of the plan that have finished (e.g. from several study "
-                        "processes) and write the outputs; the plan's rows without runs say 'not run'")
+                   help="start no pre-training or fine-tuning: collect the runs of the plan that have finished (e.g. "
+                        "from several study processes) and write the outputs (a finished bootstrap run's mean-pooled "
+                        "probe is still trained if missing, ~0.5 CPU-min); planned rows without runs say 'not run'")
     args = p.parse_args(argv)
     try:
         plan = parse_plan(args.plan)
@@ -399,12 +431,21 @@ def main(argv=None) -> int:
         return table
 
     def run_and_record(job: dict) -> None:
+        rec = None
         if args.collect_only == "true":
-            if not os.path.isfile(f"exp/finetune_{job['tag']}/pretrained/decode_{job['test_set']}/results.json"):
+            if not os.path.isfile(f"exp/finetune_{job['tag']}/linear_probe/decode_{job['test_set']}/results.json"):
                 return
-            rec = study.collect(job)
         else:
             rec = study.run_job(job)
+        if rec is not None:
+            pass
+        elif job["variant"] in BOOTSTRAP_VARIANTS and study.mean_probe(job) != 0:
+            rec = dict(job, error=f"the mean-pooled linear probe of {job['tag']} failed")
+        else:
+            try:
+                rec = study.collect(job)
+            except (OSError, KeyError, ValueError, IndexError) as e:  # one unreadable run must not stop the others
+                rec = dict(job, error=f"results of {job['tag']} unreadable: {type(e).__name__}: {e}")
         with lock:
             records.append(rec)
             write_out()
