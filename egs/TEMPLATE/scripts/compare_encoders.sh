@@ -32,7 +32,9 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ ${#pairs[@]} -gt 0 ] || die "no <tag>=<init> pairs given (see --help)"
-[ -x ./run.sh ] || die "no ./run.sh here: run this from a recipe directory (egs/<corpus>)"
+[ -x ./run.sh ] && [ -f ./path.sh ] || die "no ./run.sh here: run this from a recipe directory (egs/<corpus>)"
+# shellcheck source=/dev/null
+. ./path.sh  # the project's python, for the table (run.sh sources it for itself)
 
 expdir=exp
 args=("$@")
