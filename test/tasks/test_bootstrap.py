@@ -116,6 +116,14 @@ def test_resume_is_exact_with_the_teacher_and_the_model_file_keeps_the_student(c
     mf["model_config"]["utterance_loss_weight"] = 0.0
     assert Embedder(mf).scene_pooling == "mean of patch tokens"
 
+    # maskspec-export of a training checkpoint keeps the student too
+    from maskspec.bin.export import main as export
+
+    out = tmp_path / "exported.pt"
+    assert export(["--checkpoint", str(sorted((ref / "checkpoints").glob("ckpt_*.pt"))[-1]), "--output", str(out)]) == 0
+    exported = load_model_file(out)
+    assert exported["state_dict"].keys() == mf["state_dict"].keys()
+
 
 def test_ddp_two_processes_keep_the_teacher_equal(corpus, tmp_path):
     exp = tmp_path / "ddp"
