@@ -10,7 +10,7 @@ set -euo pipefail
 run_recipe "LibriSpeech 100 h recipe (CTC, sentencepiece unigram units).
 Corpus root: LIBRISPEECH in db.sh (the folder holding LibriSpeech/), or --local_data_opts '--db_root DIR'.
 Pre-training on the speech itself instead of AudioSet: --init '' --pretrain_set train_clean_100
---pretrain_valid_set dev_clean (stage 3 with conf/pretrain_speech.yaml: 128 x 4 frame patches, time-span masks).
+--pretrain_valid_set dev_clean (stage 3 with conf/pretrain_speech.yaml: 128 x 4 frame patches, 75 % masked).
 A corpus folder holding only some subsets: the others are skipped (named); give --test_sets accordingly.
 A training text too small for --nbpe 300 pieces gets the most it holds (--nbpe_fallback true).
 e.g.: ./run.sh --ngpu 4
