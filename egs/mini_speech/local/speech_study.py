@@ -331,6 +331,8 @@ def main(argv=None) -> int:
     p.add_argument("--prepare", default="true", choices=["true", "false"],
                    help="run stages 1-2 (data, features, token list) of each seed first")
     p.add_argument("--dry_run", default="false", choices=["true", "false"], help="print the runs and stop")
+    p.add_argument("--in_order", default="false", choices=["true", "false"],
+                   help="run each seed's settings in the order of --variants (default: pre-training runs first)")
     p.add_argument("--tables_only", default="false", choices=["true", "false"],
                    help="run nothing: write the table and plot (and with --publish true README.md) from results.json")
     args = p.parse_args(argv)
@@ -348,8 +350,10 @@ def main(argv=None) -> int:
         VARIANTS[name] = (patch, span(columns), f"{shape}, time spans of {columns} columns ({columns * frames * 10} ms) "
                                                 f"masked")
     study = Study(args)
-    # seed by seed (a seed's table row fills first), pre-training runs before the cheaper scratch ones
-    jobs = sorted(study.jobs(variants, seeds), key=lambda j: (j["seed"], -j["cost"]))
+    # seed by seed (a seed's table column fills first), pre-training runs before the cheaper scratch ones unless
+    # --in_order true (the settings in the order given)
+    in_order = args.in_order == "true"
+    jobs = sorted(study.jobs(variants, seeds), key=lambda j: (j["seed"], 0 if in_order else -j["cost"]))
     for j in jobs:
         print(f"{j['tag']}: {j['epochs']} pre-training epochs = {j['cost'] / study.full_flops:.3f} of the "
               f"reference; {shlex.join(j['cmd'])}")
