@@ -341,26 +341,37 @@ def summarise(records: list[dict], full_flops: float, previous: list[dict] = (),
 def plot(rows: list[dict], path: str) -> None:
     plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
-    for ax, key, title in ((axes[0], "mean", "fine-tuned"), (axes[1], "probe", "linear probe")):
+    # one colour per variant in both panels (matplotlib's 10-colour cycle, then black)
+    colours = {v: f"C{i}" if i < 10 else "black" for i, v in enumerate(VARIANTS)}
+    # (panel, value key, label suffix, marker): the fine-tuned accuracy; the probes (bootstrap: patch mean and cls)
+    series = ((axes[0], "mean", "", "o"), (axes[1], "probe_mean", "", "o"), (axes[1], "probe", "", "o"))
+    for ax, key, _, marker in series:
         for variant in VARIANTS:
+            boot = variant in BOOTSTRAP_VARIANTS
+            if key == "probe_mean" and not boot:
+                continue
             rs = sorted((r for r in rows if r["variant"] == variant and not r.get("not_run")
-                         and (key == "mean" or r["probe"] is not None)),
-                        key=lambda r: r["flops_fraction"])
+                         and (key == "mean" or r.get(key) is not None)), key=lambda r: r["flops_fraction"])
             if not rs:
                 continue
-            ys = [r["mean"] if key == "mean" else r["probe"][0] for r in rs]
-            es = [r["std"] if key == "mean" else r["probe"][1] for r in rs]
-            ax.errorbar([r["flops_fraction"] for r in rs], ys, yerr=es, marker="o", capsize=3, label=variant,
-                        linestyle="-" if variant in BOOTSTRAP_VARIANTS or variant == "paper" else ":")
+            ys = [r["mean"] if key == "mean" else r[key][0] for r in rs]
+            es = [r["std"] if key == "mean" else r[key][1] for r in rs]
+            label = variant + (" (cls)" if key == "probe" and boot else " (patch mean)" if key == "probe_mean" else "")
+            cls = label.endswith("(cls)")
+            ax.errorbar([r["flops_fraction"] for r in rs], ys, yerr=es, marker="x" if cls else marker, capsize=3, label=label, color=colours[variant],
+                        linestyle="--" if cls else "-" if boot or variant == "paper" else ":")
+    for ax in axes:
         for r in rows:
             if r["variant"] == "from scratch":
                 ax.axhline(r["mean"], color="grey", linestyle="--", label="from scratch")
         ax.axvline(1 / 3, color="grey", linestyle=":", linewidth=1)
         ax.set_xlabel("pre-training FLOPs / paper method's full run")
-        ax.set_title(f"{title} (mean ± std over seeds)", fontsize=9)
         ax.grid(alpha=0.3)
+    axes[0].set_title("fine-tuned (mean ± std over seeds)", fontsize=9)
+    axes[1].set_title("linear probe (mean ± std over seeds)", fontsize=9)
     axes[0].set_ylabel("test accuracy")
     axes[0].legend(fontsize=7)
+    axes[1].legend(fontsize=7)
     fig.suptitle("mini corpus: accuracy against pre-training compute", fontsize=10)
     fig.tight_layout()
     save_png(fig, path, dpi=100)
