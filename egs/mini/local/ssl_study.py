@@ -358,7 +358,8 @@ def plot(rows: list[dict], path: str) -> None:
             es = [r["std"] if key == "mean" else r[key][1] for r in rs]
             label = variant + (" (cls)" if key == "probe" and boot else " (patch mean)" if key == "probe_mean" else "")
             cls = label.endswith("(cls)")
-            ax.errorbar([r["flops_fraction"] for r in rs], ys, yerr=es, marker="x" if cls else marker, capsize=3, label=label, color=colours[variant],
+            ax.errorbar([r["flops_fraction"] for r in rs], ys, yerr=es, marker="x" if cls else marker, capsize=3,
+                        label=label, color=colours[variant],
                         linestyle="--" if cls else "-" if boot or variant == "paper" else ":")
     for ax in axes:
         for r in rows:
