@@ -41,6 +41,7 @@ import yaml
 from maskspec.models.configs import model_config
 from maskspec.models.flops import pretrain_flops_per_clip
 from maskspec.utils.atomic import atomic_open
+from maskspec.utils.sections import replace_section
 from maskspec.utils.plots import pyplot, save_png
 
 STUDY_DIR = "exp/ssl_study"
@@ -48,7 +49,7 @@ PRETRAIN_CONFIG = "conf/pretrain_mini.yaml"
 BOOTSTRAP_CONFIG = "conf/pretrain_mini_bootstrap.yaml"
 BOOTSTRAP_PROBE_CONFIG = "conf/linear_probe_mini_cls.yaml"
 PREVIOUS_ROWS = "local/ssl_study_issue14.json"
-README_BEGIN, README_END = "<!-- ssl_study:begin -->", "<!-- ssl_study:end -->"
+SECTION = "ssl_study"  # the README section between <!-- ssl_study:begin --> and <!-- ssl_study:end -->
 NUM_PRETRAIN_CLIPS = 3000  # local/data.sh's full corpus (not --quick)
 
 # name -> (model options, batch size, description). K-view variants keep 128 views per step (batch 32 x 4),
@@ -378,18 +379,6 @@ def plot(rows: list[dict], path: str) -> None:
     save_png(fig, path, dpi=100)
 
 
-def publish(table: str, readme: str) -> None:
-    """Replace the text between the ssl_study markers of ``readme`` with ``table``."""
-    with open(readme) as f:
-        text = f.read()
-    if README_BEGIN not in text or README_END not in text:
-        raise ValueError(f"{readme}: no '{README_BEGIN}' ... '{README_END}' section to write the table into")
-    head, rest = text.split(README_BEGIN, 1)
-    _, tail = rest.split(README_END, 1)
-    with atomic_open(readme) as f:
-        f.write(f"{head}{README_BEGIN}\n{table}{README_END}{tail}")
-
-
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--plan", default=DEFAULT_PLAN, help=f"variants and budgets; variants: {', '.join(VARIANTS)}")
@@ -438,7 +427,7 @@ def main(argv=None) -> int:
             f.write(table)
         plot(rows, os.path.join(STUDY_DIR, "accuracy_vs_compute.png"))
         if args.publish == "true":
-            publish(table, "README.md")
+            replace_section("README.md", SECTION, table)
             plot(rows, "ssl_study.png")
         return table
 

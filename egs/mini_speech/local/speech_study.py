@@ -40,12 +40,13 @@ import yaml
 from maskspec.models.configs import model_config
 from maskspec.models.flops import pretrain_flops_per_clip
 from maskspec.utils.atomic import atomic_open
+from maskspec.utils.sections import replace_section
 from maskspec.utils.plots import pyplot, save_png
 
 STUDY_DIR = "exp/speech_study"
 PRETRAIN_CONFIG = "conf/pretrain_mini_speech.yaml"
 FINETUNE_CONFIG = "conf/finetune_ctc_mini.yaml"
-README_BEGIN, README_END = "<!-- speech_study:begin -->", "<!-- speech_study:end -->"
+SECTION = "speech_study"  # the README section between <!-- speech_study:begin --> and <!-- speech_study:end -->
 NUM_PRETRAIN_CLIPS = 3000  # local/data.sh's full corpus (not --quick)
 GOAL = 0.25  # relative WER reduction the best pre-trained setting must reach against scratch, on every seed
 
@@ -269,18 +270,6 @@ def plot(rows: list[dict], seeds: list[int], path: str) -> None:
     save_png(fig, path, dpi=100)
 
 
-def publish(table: str, readme: str) -> None:
-    """Replace the text between the speech_study markers of ``readme`` with ``table``."""
-    with open(readme) as f:
-        text = f.read()
-    if README_BEGIN not in text or README_END not in text:
-        raise ValueError(f"{readme}: no '{README_BEGIN}' ... '{README_END}' section to write the table into")
-    head, rest = text.split(README_BEGIN, 1)
-    _, tail = rest.split(README_END, 1)
-    with atomic_open(readme) as f:
-        f.write(f"{head}{README_BEGIN}\n{table}{README_END}{tail}")
-
-
 def write_outputs(study: Study, records: list[dict], seeds: list[int], publish_readme: bool) -> str:
     """results.json (merged with the runs other invocations wrote there: the same study over other seeds or
     settings, under a file lock), RESULTS.md and the plot (and README.md and speech_study.png)."""
@@ -303,7 +292,7 @@ def write_outputs(study: Study, records: list[dict], seeds: list[int], publish_r
             f.write(table)
         plot(rows, seeds, os.path.join(STUDY_DIR, "wer.png"))
         if publish_readme:
-            publish(table, "README.md")
+            replace_section("README.md", SECTION, table)
             plot(rows, seeds, "speech_study.png")
         return table
 
