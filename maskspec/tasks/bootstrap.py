@@ -24,21 +24,14 @@ from typing import Optional
 import torch
 import torch.nn.functional as F
 
-from maskspec.models.flops import pretrain_flops_per_clip
-from maskspec.tasks.pretrain import VALID_MASK_SEED
+from maskspec.tasks.pretrain import VALID_MASK_SEED, PretrainTask
 from maskspec.train import distributed as D
 from maskspec.utils.plots import pyplot, save_png
 
 
-class BootstrapTask:
-    """Args:
-        image_dataset: dataset whose first ``num_images`` items (or fewer) are plotted every epoch.
-        num_images: clips per PNG.
-    """
-
-    def __init__(self, image_dataset=None, num_images: int = 4):
-        self.image_dataset = image_dataset
-        self.num_images = num_images
+class BootstrapTask(PretrainTask):
+    """PretrainTask's constructor (``image_dataset``, ``num_images``) and FLOPs count (pretrain_flops_per_clip
+    follows the config's objective); its own step, teacher update, validation and pictures."""
 
     def train_step(self, model, batch: dict):
         out = model(batch["feats"])
@@ -47,10 +40,6 @@ class BootstrapTask:
 
     def after_step(self, model, step: int) -> None:
         D.unwrap(model).update_teacher(step)
-
-    def train_flops(self, model, batch: dict) -> float:
-        x = batch["feats"]
-        return x.shape[0] * pretrain_flops_per_clip(D.unwrap(model).cfg, x.shape[1])
 
     def validate(self, model, loader) -> dict:
         core = D.unwrap(model)
