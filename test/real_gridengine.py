@@ -24,13 +24,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Optional
+
+from daemons import stop_by_pid
 
 SGE_ROOT, SGE_CELL = "/var/lib/gridengine", "default"
 PACKAGES = ("gridengine-master", "gridengine-exec", "gridengine-client")
@@ -148,17 +149,7 @@ class GridEngine:
         if not self.procs:
             return
         subprocess.run(["qdel", "-u", "*"], capture_output=True, env=os.environ | ENV)
-        for name in ("sge_execd", "sge_qmaster"):
-            proc = self.procs.get(name)
-            if proc is None or proc.poll() is not None:
-                continue
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
-        self.procs.clear()
+        stop_by_pid(self.procs, ("sge_execd", "sge_qmaster"), timeout)
 
     def __enter__(self) -> "GridEngine":
         try:

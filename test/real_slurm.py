@@ -26,13 +26,14 @@ import argparse
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Optional
+
+from daemons import stop_by_pid
 
 PROGRAMS = ("munged", "mungekey", "slurmctld", "slurmd", "sbatch", "squeue", "scontrol", "scancel", "sinfo")
 PACKAGES = ("slurm-wlm", "munge")
@@ -216,18 +217,7 @@ class SlurmCluster:
                 if out.returncode != 0 or not out.stdout.strip():
                     break
                 time.sleep(0.5)
-        order = [n for n in self.procs if n.startswith("slurmd.")] + ["slurmctld", "munged"]
-        for name in order:
-            proc = self.procs.get(name)
-            if proc is None or proc.poll() is not None:
-                continue
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(10)
-        self.procs.clear()
+        stop_by_pid(self.procs, [n for n in self.procs if n.startswith("slurmd.")] + ["slurmctld", "munged"], timeout)
 
     def __enter__(self) -> "SlurmCluster":
         return self.start()
