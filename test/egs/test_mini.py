@@ -19,7 +19,7 @@ import soundfile as sf
 
 from maskspec.train.history import read_history
 
-from fixtures import REPO, link_recipe, read_kv, run_script
+from fixtures import REPO, mini_work_copy, read_kv, run_script
 
 MINI = REPO / "egs" / "mini"
 SETS = ("pretrain_quick", "train_quick", "valid_quick", "test_quick")
@@ -33,19 +33,11 @@ MIN_PRETRAINED_ACCURACY = 0.2
 MAX_PRETRAIN_LOSS_RATIO = 0.9
 
 
-def mini_copy(tmp: Path) -> Path:
-    """A working copy of egs/mini whose data, features, audio and experiments all stay under ``tmp``."""
-    work = tmp / "egs" / "mini"
-    # Folders a previous run in the repository may hold: create them here so link_recipe does not link them.
-    for name in ("downloads", "data", "dump", "exp"):
-        (work / name).mkdir(parents=True, exist_ok=True)
-    return link_recipe("mini", tmp)
-
-
 @pytest.fixture(scope="module")
-def quick_run(mini_quick_run):
-    """The session's quick run (test/egs/conftest.py; test_real_slurm.py compares a Slurm run with it)."""
-    return mini_quick_run
+def quick_run(tmp_path_factory):
+    """(recipe folder, CompletedProcess) of ``egs/mini/run.sh --quick true`` with the recipe's cmd.sh (run.pl)."""
+    work = mini_work_copy(tmp_path_factory.mktemp("mini"))
+    return work, run_script(["run.sh", "--quick", "true"], work, timeout=900)
 
 
 def validate(data_dir: Path, *opts: str) -> subprocess.CompletedProcess:
@@ -209,7 +201,7 @@ def test_generator_rejects_bad_set(tmp_path):
 
 
 def test_maskspec_sh_rejects_bad_options(tmp_path):
-    work = mini_copy(tmp_path)
+    work = mini_work_copy(tmp_path)
     for args, message in ((["--no_such_option", "1"], "unknown option --no_such_option"),
                           (["stray"], "unexpected argument 'stray'"),
                           (["--pretrain", "maybe"], "--pretrain must be auto, true or false"),
