@@ -18,7 +18,6 @@
 """
 from __future__ import annotations
 
-import os
 from typing import Optional
 
 import torch
@@ -26,7 +25,7 @@ import torch.nn.functional as F
 
 from maskspec.tasks.pretrain import VALID_MASK_SEED, PretrainTask
 from maskspec.train import distributed as D
-from maskspec.utils.plots import pyplot, save_png
+from maskspec.utils.plots import pyplot
 
 
 class BootstrapTask(PretrainTask):
@@ -69,15 +68,10 @@ class BootstrapTask(PretrainTask):
                     teacher_ranks_differ=differ)
 
     def on_epoch_end(self, model, epoch: int, exp_dir: str, tb_writer) -> Optional[str]:
-        if self.image_dataset is None or self.num_images <= 0:
+        clips = self.image_clips(model)
+        if clips is None:
             return None
-        core = D.unwrap(model)
-        device = next(core.parameters()).device
-        n = min(self.num_images, len(self.image_dataset))
-        items = [self.image_dataset[i] for i in range(n)]
-        x = torch.stack([it["feats"] for it in items]).to(device)
-        gen = torch.Generator(device="cpu")
-        gen.manual_seed(VALID_MASK_SEED)
+        core, items, x, gen = clips
         out = core(x, generator=gen, num_masks=1)
         grid = core.encoder.grid(x.shape[1])
         cfg = core.cfg
@@ -85,12 +79,7 @@ class BootstrapTask(PretrainTask):
         target_map, pred_map, cos_map = target_maps(out["target"], out["pred"], out["mask"], grid)
         fig = plot_targets(x[:, : masked.shape[1], : masked.shape[2]].float().cpu(), masked, target_map, pred_map,
                            cos_map, [it["utt"] for it in items], epoch)
-        path = os.path.join(exp_dir, "images", f"epoch_{epoch:03d}.png")
-        save_png(fig, path, dpi=80, close=False)
-        tb_writer.add_figure("targets", fig, epoch)
-        pyplot().close(fig)
-        return path
-
+        return self.save_figure(fig, exp_dir, epoch, tb_writer, "targets")
 
 def teacher_ranks_differ(model) -> float:
     """1.0 when the EMA teacher's weights differ between processes (a float64 checksum gathered from every rank

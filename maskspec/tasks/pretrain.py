@@ -67,28 +67,40 @@ class PretrainTask:
         loss, base = loss_sum / n, base_sum / n
         return dict(loss=loss, mean_pred_loss=base, loss_ratio=loss / base if base > 0 else float("nan"))
 
-    def on_epoch_end(self, model, epoch: int, exp_dir: str, tb_writer) -> Optional[str]:
-        """Plot the fixed clips; returns the PNG path (None without an image dataset)."""
+    def image_clips(self, model):
+        """The fixed clips of the per-epoch picture: (the model without DDP, their items, their feats [N, T, F] on
+        the model's device, a generator seeded as validation's masks), or None without an image dataset."""
         if self.image_dataset is None or self.num_images <= 0:
             return None
         core = D.unwrap(model)
         device = next(core.parameters()).device
-        n = min(self.num_images, len(self.image_dataset))
-        items = [self.image_dataset[i] for i in range(n)]
+        items = [self.image_dataset[i] for i in range(min(self.num_images, len(self.image_dataset)))]
         x = torch.stack([it["feats"] for it in items]).to(device)
         gen = torch.Generator(device="cpu")
         gen.manual_seed(VALID_MASK_SEED)
+        return core, items, x, gen
+
+    @staticmethod
+    def save_figure(fig, exp_dir: str, epoch: int, tb_writer, tag: str) -> str:
+        """images/epoch_XXX.png and TensorBoard's ``tag``; closes the figure; returns the PNG path."""
+        path = os.path.join(exp_dir, "images", f"epoch_{epoch:03d}.png")
+        save_png(fig, path, dpi=80, close=False)
+        tb_writer.add_figure(tag, fig, epoch)
+        pyplot().close(fig)
+        return path
+
+    def on_epoch_end(self, model, epoch: int, exp_dir: str, tb_writer) -> Optional[str]:
+        """Plot the fixed clips; returns the PNG path (None without an image dataset)."""
+        clips = self.image_clips(model)
+        if clips is None:
+            return None
+        core, items, x, gen = clips
         _, pred, mask = core(x, generator=gen, num_masks=1)
         masked, recon = core.reconstruct(x, pred, mask)
         t = masked.shape[1]
         rows = [x[:, :t, : masked.shape[2]].float().cpu(), masked.cpu(), recon.cpu()]
         fig = plot_reconstructions(rows, [it["utt"] for it in items], epoch)
-        path = os.path.join(exp_dir, "images", f"epoch_{epoch:03d}.png")
-        save_png(fig, path, dpi=80, close=False)
-        tb_writer.add_figure("reconstruction", fig, epoch)  # closes the figure
-        pyplot().close(fig)
-        return path
-
+        return self.save_figure(fig, exp_dir, epoch, tb_writer, "reconstruction")
 
 def plot_reconstructions(rows: list[torch.Tensor], utts: list[str], epoch: int):
     """A figure with one column per clip and rows input / masked input / reconstruction; each tensor [N, T, F]."""
