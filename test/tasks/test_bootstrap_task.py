@@ -3,9 +3,6 @@ file, the validation figures and pictures, and the embeddings of its model file.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
 import sys
 from pathlib import Path
 
@@ -20,6 +17,8 @@ from maskspec.models.bootstrap import BootstrapModel
 from maskspec.models.configs import model_config
 from maskspec.tasks.bootstrap import BootstrapTask, target_maps
 from maskspec.train.logs import NullWriter
+
+from pretrain_cli import run_cli
 
 REPO = Path(__file__).resolve().parents[2]
 TINY_YAML = REPO / "egs" / "TEMPLATE" / "conf" / "pretrain_tiny.yaml"
@@ -58,20 +57,6 @@ def corpus(tmp_path_factory):
     conf["model_conf"].update(BOOTSTRAP)
     (root / "bootstrap.yaml").write_text(yaml.safe_dump(conf))
     return root
-
-
-def run_cli(*args, timeout=300, launcher=None):
-    cmd = (launcher or [sys.executable, "-m"]) + ["maskspec.bin.pretrain", *map(str, args)]
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                            start_new_session=True)
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        raise
-    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
 def test_resume_is_exact_with_the_teacher_and_the_model_file_keeps_the_student(corpus, tmp_path):

@@ -3,9 +3,7 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -20,6 +18,8 @@ from maskspec.models.configs import model_config
 from maskspec.models.maskspec import MaskSpecModel, patch_targets
 from maskspec.tasks.pretrain import PretrainTask
 from maskspec.train.logs import NullWriter
+
+from pretrain_cli import run_cli
 
 REPO = Path(__file__).resolve().parents[2]
 TINY_YAML = REPO / "egs" / "TEMPLATE" / "conf" / "pretrain_tiny.yaml"
@@ -106,22 +106,6 @@ def test_epoch_images(corpus, tmp_path):
     assert path == str(tmp_path / "images" / "epoch_007.png")
     assert Path(path).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert os.listdir(tmp_path / "images") == ["epoch_007.png"]  # no temporary left behind
-
-
-def run_cli(*args, timeout=300, launcher=None):
-    cmd = (launcher or [sys.executable, "-m"]) + ["maskspec.bin.pretrain", *map(str, args)]
-    # one thread: a tiny model gains nothing from more, and spinning OpenMP threads crawl on a busy CI machine
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    # own process group: on a timeout torchrun's workers are killed too, not left waiting on each other
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                            start_new_session=True)
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        raise
-    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
 def test_tiny_pretraining_run_beats_mean_prediction(corpus, tmp_path):
