@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from reference_vits import Mlp  # the same fc1 / GELU / fc2 as the ViTs of MAE and Audio-MAE
+
 EPS = 1e-6  # norm_eps of EAT's configs (data2vec 2.0's make_layer_norm)
 
 
@@ -30,15 +32,6 @@ class AltAttention(nn.Module):
         q, k, v = qkv[0] * self.scale, qkv[1], qkv[2]
         attn = (q @ k.transpose(-2, -1)).softmax(dim=-1, dtype=torch.float32).to(q.dtype)
         return self.proj((attn @ v).transpose(1, 2).reshape(b, n, c))
-
-
-class Mlp(nn.Module):
-    def __init__(self, dim, hidden):
-        super().__init__()
-        self.fc1, self.act, self.fc2 = nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim)
-
-    def forward(self, x):
-        return self.fc2(self.act(self.fc1(x)))
 
 
 class AltBlock(nn.Module):
