@@ -184,4 +184,5 @@ def test_bootstrap_objective_through_stage_3(prepared, tmp_path_factory):
         "bootstrap", "cnn", 16, "inverse_block", 0.8)
     assert (args.ema_decay, args.ema_end_decay, args.ema_anneal_steps, args.target_top_k) == (
         0.9998, 0.99999, 100000, 12)
+    assert args.utterance_loss_weight == args.batch_size * args.num_masks == 192  # EAT's sum over a GPU's views
     assert (args.lr, args.effective_batch_size, args.epochs, args.clip_grad) == (5e-4, 48, 10, 4.0)
