@@ -344,9 +344,9 @@ def plot(rows: list[dict], path: str) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
     # one colour per variant in both panels (matplotlib's 10-colour cycle, then black)
     colours = {v: f"C{i}" if i < 10 else "black" for i, v in enumerate(VARIANTS)}
-    # (panel, value key, label suffix, marker): the fine-tuned accuracy; the probes (bootstrap: patch mean and cls)
-    series = ((axes[0], "mean", "", "o"), (axes[1], "probe_mean", "", "o"), (axes[1], "probe", "", "o"))
-    for ax, key, _, marker in series:
+    # (panel, value key): the fine-tuned accuracy; the probes (bootstrap: patch mean and cls)
+    series = ((axes[0], "mean"), (axes[1], "probe_mean"), (axes[1], "probe"))
+    for ax, key in series:
         for variant in VARIANTS:
             boot = variant in BOOTSTRAP_VARIANTS
             if key == "probe_mean" and not boot:
@@ -359,7 +359,7 @@ def plot(rows: list[dict], path: str) -> None:
             es = [r["std"] if key == "mean" else r[key][1] for r in rs]
             label = variant + (" (cls)" if key == "probe" and boot else " (patch mean)" if key == "probe_mean" else "")
             cls = label.endswith("(cls)")
-            ax.errorbar([r["flops_fraction"] for r in rs], ys, yerr=es, marker="x" if cls else marker, capsize=3,
+            ax.errorbar([r["flops_fraction"] for r in rs], ys, yerr=es, marker="x" if cls else "o", capsize=3,
                         label=label, color=colours[variant],
                         linestyle="--" if cls else "-" if boot or variant == "paper" else ":")
     for ax in axes:
