@@ -81,6 +81,8 @@ class BootstrapTask(PretrainTask):
                            cos_map, [it["utt"] for it in items], epoch)
         return self.save_figure(fig, exp_dir, epoch, tb_writer, "targets")
 
+
+
 def teacher_ranks_differ(model) -> float:
     """1.0 when the EMA teacher's weights differ between processes (a float64 checksum gathered from every rank
     and compared exactly), else 0.0; collective. DDP keeps them equal: this is the check."""

@@ -102,6 +102,8 @@ class PretrainTask:
         fig = plot_reconstructions(rows, [it["utt"] for it in items], epoch)
         return self.save_figure(fig, exp_dir, epoch, tb_writer, "reconstruction")
 
+
+
 def plot_reconstructions(rows: list[torch.Tensor], utts: list[str], epoch: int):
     """A figure with one column per clip and rows input / masked input / reconstruction; each tensor [N, T, F]."""
     plt = pyplot()
